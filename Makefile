@@ -1,0 +1,60 @@
+# FlashPush — build, test, demo, benchmark and install the `fms` tool.
+# `make demo` and `make test` work on a fresh Debian machine: `deps` installs the C
+# libraries' -dev packages with apt-get when any is missing (as root, or through sudo).
+
+SWIFT     ?= swift
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    := $(DESTDIR)$(PREFIX)/bin
+MANDIR    := $(DESTDIR)$(PREFIX)/share/man
+DEPS      := pkg-config liblua5.4-dev libssl-dev zlib1g-dev libsqlite3-dev mandoc
+MANPAGES  := $(wildcard man/*.[0-9])
+
+.PHONY: all deps build release test lint-man demo bench install uninstall clean
+
+all: build
+
+deps:
+	@missing=""; \
+	for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else echo "make deps: need root to install$$missing" >&2; exit 1; fi; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+lint-man: deps
+	mandoc -T lint -W warning $(MANPAGES)
+
+test: deps lint-man
+	$(SWIFT) build --build-tests
+	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" $(SWIFT) test --skip-build
+
+demo: build
+	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" bash examples/demo/walkthrough.sh
+
+bench: release
+	FMS_BIN="$$($(SWIFT) build -c release --show-bin-path)/fms" bash bench/run.sh
+
+install: release
+	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7
+	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/fms" $(BINDIR)/fms
+	for page in $(MANPAGES); do \
+	  section=$${page##*.}; install -d $(MANDIR)/man$$section; install -m 0644 $$page $(MANDIR)/man$$section/; \
+	done
+
+uninstall:
+	rm -f $(BINDIR)/fms
+	for page in $(MANPAGES); do section=$${page##*.}; rm -f $(MANDIR)/man$$section/$$(basename $$page); done
+
+clean:
+	rm -rf .build

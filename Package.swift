@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// FlashPush: a rules-driven notifier for the Emay flash-push (FMS) platform.
+///
+/// No package dependencies: the toolchain plus system C libraries through
+/// `systemLibrary` targets. Each C module is imported by exactly one Swift module.
+let package = Package(
+    name: "FlashPush",
+    products: [
+        .executable(name: "fms", targets: ["fms"]),
+    ],
+    targets: [
+        // C libraries, each a module map plus a shim of static inline wrappers.
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // Wire models, result codes and the codec (JSON, gzip, AES). No I/O.
+        .target(name: "FMSProtocol", dependencies: ["COpenSSL", "CZlib"]),
+        // The async HTTP client of the six endpoints.
+        .target(name: "FMSClient", dependencies: ["FMSProtocol"]),
+        // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.
+        .target(name: "FMSSimulator", dependencies: ["FMSProtocol"]),
+        // Subcommands, option parsing, output and exit codes of the `fms` tool.
+        .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"]),
+        .executableTarget(name: "fms", dependencies: ["FMSCommand"]),
+
+        .testTarget(name: "FMSProtocolTests", dependencies: ["FMSProtocol"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FMSClientTests", dependencies: ["FMSClient", "FMSSimulator", "FMSProtocol"]),
+        .testTarget(name: "FMSSimulatorTests", dependencies: ["FMSSimulator", "FMSProtocol"]),
+        .testTarget(name: "FMSCommandTests", dependencies: ["FMSCommand", "FMSProtocol"]),
+    ]
+)

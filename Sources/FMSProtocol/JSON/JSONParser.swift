@@ -1,0 +1,314 @@
+/// Parses JSON text into a `JSONValue`, with the leniencies the vendor's gateway shows.
+///
+/// Strict RFC 8259 by default; `Options` can allow trailing commas (the vendor document's
+/// examples have them) and single-quoted strings and bare keys (the vendor demo sends
+/// `{'name':'x'}` inside `content`). Errors carry the byte offset and a short excerpt.
+public struct JSONParser {
+    /// Which deviations from strict JSON are accepted.
+    public struct Options: Sendable {
+        /// Accept `[1,2,]` and `{"a":1,}`.
+        public var allowTrailingCommas: Bool
+        /// Accept `'text'` strings and unquoted object keys.
+        public var allowSingleQuotesAndBareKeys: Bool
+
+        /// Creates options; everything strict by default.
+        public init(allowTrailingCommas: Bool = false, allowSingleQuotesAndBareKeys: Bool = false) {
+            self.allowTrailingCommas = allowTrailingCommas
+            self.allowSingleQuotesAndBareKeys = allowSingleQuotesAndBareKeys
+        }
+
+        /// Strict JSON.
+        public static let strict = Options()
+        /// What a tolerant reader of vendor answers accepts.
+        public static let tolerant = Options(allowTrailingCommas: true)
+        /// Everything, for the pseudo-JSON found in `content` strings.
+        public static let relaxed = Options(allowTrailingCommas: true, allowSingleQuotesAndBareKeys: true)
+    }
+
+    /// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+    public static let maximumDepth = 128
+
+    /// Parses a whole document: anything but whitespace after the value is an error.
+    public static func parse(_ bytes: [UInt8], options: Options = .strict) throws(JSONSyntaxError) -> JSONValue {
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) -> JSONValue in
+            var parser = Cursor(bytes: buffer, options: options)
+            parser.skipWhitespace()
+            let value = try parser.parseValue(depth: 0)
+            parser.skipWhitespace()
+            if parser.position != buffer.count {
+                throw parser.error("unexpected text after the JSON value")
+            }
+            return value
+        }
+    }
+
+    /// Parses a document held in a string.
+    public static func parse(_ text: String, options: Options = .strict) throws(JSONSyntaxError) -> JSONValue {
+        try parse(Array(text.utf8), options: options)
+    }
+
+    private struct Cursor {
+        let bytes: UnsafeBufferPointer<UInt8>
+        let options: Options
+        var position = 0
+
+        init(bytes: UnsafeBufferPointer<UInt8>, options: Options) {
+            self.bytes = bytes
+            self.options = options
+        }
+
+        func error(_ reason: String) -> JSONSyntaxError {
+            let start = max(0, position - 20)
+            let end = min(bytes.count, position + 20)
+            let excerpt = String(decoding: bytes[start..<end], as: UTF8.self)
+            return JSONSyntaxError(reason: reason, offset: position, excerpt: excerpt)
+        }
+
+        mutating func skipWhitespace() {
+            while position < bytes.count {
+                switch bytes[position] {
+                case 0x20, 0x09, 0x0A, 0x0D: position += 1
+                default: return
+                }
+            }
+        }
+
+        mutating func parseValue(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+            guard depth < JSONParser.maximumDepth else { throw error("nesting deeper than \(JSONParser.maximumDepth)") }
+            guard position < bytes.count else { throw error("unexpected end of input") }
+            switch bytes[position] {
+            case UInt8(ascii: "{"): return try parseObject(depth: depth)
+            case UInt8(ascii: "["): return try parseArray(depth: depth)
+            case UInt8(ascii: "\""): return .string(try parseString(quote: UInt8(ascii: "\"")))
+            case UInt8(ascii: "'") where options.allowSingleQuotesAndBareKeys:
+                return .string(try parseString(quote: UInt8(ascii: "'")))
+            case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+            case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+            case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
+            default: throw error("unexpected character")
+            }
+        }
+
+        mutating func expectLiteral(_ literal: StaticString) throws(JSONSyntaxError) {
+            let count = literal.utf8CodeUnitCount
+            guard position + count <= bytes.count else { throw error("unexpected end of input") }
+            let matches = literal.withUTF8Buffer { expected in
+                (0..<count).allSatisfy { bytes[position + $0] == expected[$0] }
+            }
+            guard matches else { throw error("invalid literal") }
+            position += count
+        }
+
+        mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+            position += 1
+            var members: [JSONMember] = []
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                position += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard position < bytes.count else { throw error("unexpected end of input in an object") }
+                let key: String
+                switch bytes[position] {
+                case UInt8(ascii: "\""): key = try parseString(quote: UInt8(ascii: "\""))
+                case UInt8(ascii: "'") where options.allowSingleQuotesAndBareKeys:
+                    key = try parseString(quote: UInt8(ascii: "'"))
+                case UInt8(ascii: "}") where options.allowTrailingCommas && !members.isEmpty:
+                    position += 1
+                    return .object(members)
+                default:
+                    guard options.allowSingleQuotesAndBareKeys else { throw error("expected a string key") }
+                    key = try parseBareKey()
+                }
+                skipWhitespace()
+                guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else { throw error("expected ':' after a key") }
+                position += 1
+                skipWhitespace()
+                let value = try parseValue(depth: depth + 1)
+                members.append(JSONMember(key, value))
+                skipWhitespace()
+                guard position < bytes.count else { throw error("unexpected end of input in an object") }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    return .object(members)
+                }
+                throw error("expected ',' or '}' in an object")
+            }
+        }
+
+        mutating func parseBareKey() throws(JSONSyntaxError) -> String {
+            let start = position
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == UInt8(ascii: ":") || byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D { break }
+                if byte == UInt8(ascii: "{") || byte == UInt8(ascii: "}") || byte == UInt8(ascii: ",") { break }
+                position += 1
+            }
+            guard position > start else { throw error("expected a key") }
+            return String(decoding: bytes[start..<position], as: UTF8.self)
+        }
+
+        mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
+            position += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                position += 1
+                return .array(elements)
+            }
+            while true {
+                skipWhitespace()
+                if options.allowTrailingCommas, !elements.isEmpty, position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(elements)
+                }
+                elements.append(try parseValue(depth: depth + 1))
+                skipWhitespace()
+                guard position < bytes.count else { throw error("unexpected end of input in an array") }
+                if bytes[position] == UInt8(ascii: ",") {
+                    position += 1
+                    continue
+                }
+                if bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    return .array(elements)
+                }
+                throw error("expected ',' or ']' in an array")
+            }
+        }
+
+        mutating func parseString(quote: UInt8) throws(JSONSyntaxError) -> String {
+            position += 1
+            let start = position
+            // Fast path: no escapes.
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == quote {
+                    let text = String(validating: bytes[start..<position], as: UTF8.self)
+                    guard let text else { throw error("invalid UTF-8 in a string") }
+                    position += 1
+                    return text
+                }
+                if byte == UInt8(ascii: "\\") { break }
+                if byte < 0x20 { throw error("control character in a string") }
+                position += 1
+            }
+            var scalars: [UInt8] = Array(bytes[start..<position])
+            while position < bytes.count {
+                let byte = bytes[position]
+                if byte == quote {
+                    position += 1
+                    guard let text = String(validating: scalars, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                    return text
+                }
+                if byte < 0x20 { throw error("control character in a string") }
+                if byte != UInt8(ascii: "\\") {
+                    scalars.append(byte)
+                    position += 1
+                    continue
+                }
+                position += 1
+                guard position < bytes.count else { break }
+                let escape = bytes[position]
+                position += 1
+                switch escape {
+                case UInt8(ascii: "\""): scalars.append(0x22)
+                case UInt8(ascii: "'"): scalars.append(0x27)
+                case UInt8(ascii: "\\"): scalars.append(0x5C)
+                case UInt8(ascii: "/"): scalars.append(0x2F)
+                case UInt8(ascii: "b"): scalars.append(0x08)
+                case UInt8(ascii: "f"): scalars.append(0x0C)
+                case UInt8(ascii: "n"): scalars.append(0x0A)
+                case UInt8(ascii: "r"): scalars.append(0x0D)
+                case UInt8(ascii: "t"): scalars.append(0x09)
+                case UInt8(ascii: "u"):
+                    var code = try parseHex4()
+                    if (0xD800...0xDBFF).contains(code) {
+                        guard position + 6 <= bytes.count, bytes[position] == UInt8(ascii: "\\"), bytes[position + 1] == UInt8(ascii: "u") else {
+                            throw error("unpaired surrogate in \\u escape")
+                        }
+                        position += 2
+                        let low = try parseHex4()
+                        guard (0xDC00...0xDFFF).contains(low) else { throw error("invalid low surrogate in \\u escape") }
+                        code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                    } else if (0xDC00...0xDFFF).contains(code) {
+                        throw error("unpaired surrogate in \\u escape")
+                    }
+                    guard let scalar = Unicode.Scalar(code) else { throw error("invalid \\u escape") }
+                    scalars.append(contentsOf: Array(String(Character(scalar)).utf8))
+                default:
+                    throw error("invalid escape sequence")
+                }
+            }
+            throw error("unterminated string")
+        }
+
+        mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {
+            guard position + 4 <= bytes.count else { throw error("truncated \\u escape") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let byte = bytes[position]
+                let digit: UInt32
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+                case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+                case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+                default: throw error("invalid hex digit in \\u escape")
+                }
+                value = value * 16 + digit
+                position += 1
+            }
+            return value
+        }
+
+        mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
+            let start = position
+            if bytes[position] == UInt8(ascii: "-") { position += 1 }
+            let digitsStart = position
+            while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
+            guard position > digitsStart else { throw error("invalid number") }
+            var isInteger = true
+            if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+                isInteger = false
+                position += 1
+                let fractionStart = position
+                while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
+                guard position > fractionStart else { throw error("invalid number") }
+            }
+            if position < bytes.count, bytes[position] == UInt8(ascii: "e") || bytes[position] == UInt8(ascii: "E") {
+                isInteger = false
+                position += 1
+                if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
+                let exponentStart = position
+                while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
+                guard position > exponentStart else { throw error("invalid number") }
+            }
+            let text = String(decoding: bytes[start..<position], as: UTF8.self)
+            if isInteger, let integer = Int64(text) { return .integer(integer) }
+            guard let double = Double(text) else { throw error("invalid number") }
+            return .double(double)
+        }
+    }
+}
+
+/// JSON text that could not be parsed: why, where, and the text around that place.
+public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// What was wrong ("unexpected end of input").
+    public var reason: String
+    /// Byte offset of the fault.
+    public var offset: Int
+    /// Up to 40 bytes of the input around the fault.
+    public var excerpt: String
+
+    /// "invalid JSON at byte 12 (reason) near '…'".
+    public var description: String {
+        "invalid JSON at byte \(offset) (\(reason)) near '\(excerpt)'"
+    }
+}

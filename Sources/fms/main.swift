@@ -1,0 +1,3 @@
+import FMSCommand
+
+await FMSCommandLine.main()
