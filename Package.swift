@@ -26,6 +26,9 @@ let package = Package(
         // Subcommands, option parsing, output and exit codes of the `fms` tool.
         .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"]),
         .executableTarget(name: "fms", dependencies: ["FMSCommand"]),
+        // Benchmarks of the codec and the client, run by `make bench` (bench/run.sh).
+        .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"],
+                          path: "Sources/FMSBench"),
 
         .testTarget(name: "FMSProtocolTests", dependencies: ["FMSProtocol"],
                     resources: [.copy("Fixtures")]),

@@ -17,11 +17,16 @@ final class ManualClock: Sendable {
 }
 
 /// Hands requests straight to an in-memory `Gateway`: the whole protocol, without sockets.
-struct GatewayTransport: HTTPTransport {
+final class GatewayTransport: HTTPTransport {
     let gateway: Gateway
-    var clientIP = "127.0.0.1"
+    let clientIP: String
     /// Counts requests per endpoint, for the batching tests.
     let log = Mutex<[String]>([])
+
+    init(gateway: Gateway, clientIP: String = "127.0.0.1") {
+        self.gateway = gateway
+        self.clientIP = clientIP
+    }
 
     func post(_ request: TransportRequest) async throws(TransportError) -> TransportResponse {
         guard let (mode, endpoint) = Endpoint.parse(path: request.url.path) else {
