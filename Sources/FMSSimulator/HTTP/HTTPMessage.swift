@@ -112,7 +112,7 @@ public struct HTTPRequest: Sendable {
 
 /// A response to send back; the server adds `Content-Length` and `Connection` itself.
 public struct HTTPResponse: Sendable {
-    /// The status code; anything outside 200...599 is sent as 500.
+    /// The status code; anything outside 200...599 is sent as 500 with an empty body.
     public var status: Int
     /// Extra header fields in order. `Content-Length`, `Transfer-Encoding` and
     /// `Connection` are managed by the server (a `Connection: close` here closes the

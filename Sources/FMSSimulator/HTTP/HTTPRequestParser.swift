@@ -18,16 +18,11 @@ enum HTTPParseError: Error, Equatable, Sendable {
 }
 
 /// The request line and header fields of one request.
-struct HTTPRequestHead: Sendable, Equatable {
+struct HTTPRequestHead: Sendable {
     var method: String
     var target: String
     var version: String
     var headers: HTTPHeaders
-
-    static func == (lhs: Self, rhs: Self) -> Bool {
-        lhs.method == rhs.method && lhs.target == rhs.target && lhs.version == rhs.version
-            && Array(lhs.headers).elementsEqual(Array(rhs.headers)) { $0 == $1 }
-    }
 }
 
 /// How the body of a request is delimited.

@@ -1,5 +1,4 @@
 import Dispatch
-import Foundation
 import Glibc
 import Synchronization
 
@@ -88,12 +87,16 @@ public final class HTTPServer: Sendable {
             threads.enter()
             return bound.fd
         }
-        let thread = Thread { [self] in
+        let failure = HTTPThread.spawn { [self] in
             acceptLoop(listener: listener)
             threads.leave()
         }
-        thread.name = "HTTPServer accept :\(port)"
-        thread.start()
+        if let failure {
+            let address = "\(configuration.host):\(port)"
+            threads.leave()
+            stop()
+            throw HTTPServerError.systemCall(name: "pthread_create", address: address, errno: failure)
+        }
     }
 
     /// Stops accepting, shuts down every open connection and waits for all threads
@@ -165,19 +168,22 @@ public final class HTTPServer: Sendable {
             HTTPSocket.close(fd)
             return
         }
-        let thread = Thread { [self] in
+        let failure = HTTPThread.spawn { [self] in
             var connection = HTTPConnection(
                 fd: fd,
                 peerAddress: peer,
-                configuration: self.configuration,
-                handler: self.handler
+                configuration: configuration,
+                handler: handler
             )
             connection.run()
             finish(fd: fd)
             threads.leave()
         }
-        thread.name = "HTTPServer connection \(peer)"
-        thread.start()
+        if failure != nil {
+            // Out of threads: treat it like the connection limit.
+            finish(fd: fd)
+            threads.leave()
+        }
     }
 
     /// Unregisters and closes a connection, under the lock so that `stop()` never
