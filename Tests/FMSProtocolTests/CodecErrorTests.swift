@@ -71,16 +71,10 @@ struct SecretKeyTests {
         #expect(throws: CodecError.invalidKeyLength(17)) { try SecretKey(" " + Fixture.key128Text) }
     }
 
-    // BUG (Sources/FMSProtocol/Codec/SecretKey.swift:13): a key file with a Windows line ending
-    // ("...\r\n") is not trimmed. In Swift "\r\n" is ONE Character, so neither hasSuffix("\n")
-    // nor hasSuffix("\r") is true and the loop never runs: the key becomes 18 bytes and
-    // SecretKey throws invalidKeyLength(18) instead of giving the 16-byte key.
     @Test("a trailing CRLF (Windows key file) is trimmed")
     func trailingCRLF() throws {
-        withKnownIssue("SecretKey.init(_:) does not trim \"\\r\\n\" (one grapheme) — see report") {
-            let key = try SecretKey(Fixture.key128Text + "\r\n")
-            #expect(key.bytes == Array(Fixture.key128Text.utf8))
-        }
+        let key = try SecretKey(Fixture.key128Text + "\r\n")
+        #expect(key.bytes == Array(Fixture.key128Text.utf8))
     }
 }
 
@@ -237,6 +231,15 @@ struct GzipErrorTests {
         let gz = try Gzip.compress([])
         #expect(try Gzip.decompress(gz) == [])
         #expect(try Gzip.decompress(gz, limit: 1) == [])
+    }
+
+    @Test("a zero limit is enough for a member of empty data")
+    func zeroLimitEmptyMember() throws {
+        let gz = try Gzip.compress([])
+        let inflated = try Gzip.decompress(gz, limit: 0)
+        #expect(inflated == [])
+        // Control: a non-empty member with limit 0 really is too large.
+        #expect(throws: CodecError.inflatedTooLarge(limit: 0)) { try Gzip.decompress(try Fixture.bytes("batch.json.gz"), limit: 0) }
     }
 
     @Test("truncatedGzip and inflatedTooLarge describe themselves")

@@ -212,7 +212,7 @@ struct SecureEnvelopeTests {
                 == (try Fixture.bytes(vector.plainVector)))
     }
 
-    @Test("seal with gzip decrypts (with openssl's vector's key) to a gzip member of the JSON")
+    @Test("seal with gzip is AES over a gzip member of the JSON")
     func sealGzipLayering() throws {
         let key = try Fixture.key(Fixture.key128Text)
         let batch = try Fixture.bytes("batch.json")

@@ -37,10 +37,12 @@ public enum Gzip {
     /// - Parameter limit: the most bytes the output may have; more throws `.inflatedTooLarge`.
     public static func decompress(_ input: [UInt8], limit: Int = defaultInflateLimit) throws(CodecError) -> [UInt8] {
         guard !input.isEmpty else { throw CodecError.truncatedGzip }
+        let limit = max(0, limit)
         var stream = z_stream()
         guard fp_inflate_init_gzip(&stream) == Z_OK else { throw CodecError.corruptGzip("inflateInit2 failed") }
         defer { inflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: min(limit, max(4096, input.count * 4)))
+        // At least one byte of room, so a stream that inflates to nothing can finish at limit 0.
+        var output = [UInt8](repeating: 0, count: max(1, min(limit, max(4096, input.count * 4))))
         var produced = 0
         var input = input
         var failure: CodecError?
@@ -50,7 +52,7 @@ public enum Gzip {
             while true {
                 if produced == output.count {
                     guard output.count < limit else { failure = .inflatedTooLarge(limit: limit); return }
-                    output.append(contentsOf: repeatElement(0, count: min(limit, output.count * 2) - output.count))
+                    output.append(contentsOf: repeatElement(0, count: max(1, min(limit, output.count * 2) - output.count)))
                 }
                 let status: Int32 = output.withUnsafeMutableBufferPointer { outBytes in
                     stream.next_out = outBytes.baseAddress.map { $0 + produced }
@@ -77,6 +79,7 @@ public enum Gzip {
             }
         }
         if let failure { throw failure }
+        guard produced <= limit else { throw CodecError.inflatedTooLarge(limit: limit) }
         output.removeLast(output.count - produced)
         return output
     }

@@ -9,9 +9,10 @@ public struct SecretKey: Sendable, Equatable, CustomStringConvertible, CustomDeb
 
     /// Wraps the bytes of `text` (UTF-8), trimming one trailing line break as key files have.
     public init(_ text: String) throws(CodecError) {
-        var text = text
-        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-        try self.init(bytes: Array(text.utf8))
+        // Work on bytes: "\r\n" is one Character in Swift, so hasSuffix("\n") misses it.
+        var bytes = Array(text.utf8)
+        while let last = bytes.last, last == 0x0A || last == 0x0D { bytes.removeLast() }
+        try self.init(bytes: bytes)
     }
 
     /// Wraps raw key bytes.

@@ -274,6 +274,10 @@ public struct JSONParser {
             let digitsStart = position
             while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
             guard position > digitsStart else { throw error("invalid number") }
+            if bytes[digitsStart] == UInt8(ascii: "0"), position - digitsStart > 1 {
+                position = digitsStart + 1
+                throw error("leading zero in a number")
+            }
             var isInteger = true
             if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
                 isInteger = false

@@ -111,7 +111,10 @@ extension String {
     ///
     /// Also drops the full-width space (U+3000), which Chinese documents use.
     public func trimmingSpaces() -> String {
-        let isSpace: (Character) -> Bool = { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{3000}" }
+        // Compare scalars: "\r\n" is a single Character and would not equal "\n".
+        let isSpace: (Character) -> Bool = { character in
+            character.unicodeScalars.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{3000}" }
+        }
         guard let first = firstIndex(where: { !isSpace($0) }) else { return "" }
         guard let last = lastIndex(where: { !isSpace($0) }) else { return "" }
         if first == startIndex && last == index(before: endIndex) { return self }

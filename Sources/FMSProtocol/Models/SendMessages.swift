@@ -120,9 +120,13 @@ public struct BatchSendRequest: Sendable, Equatable {
         for (index, element) in elements.enumerated() {
             let field = "fmses[\(index)]"
             guard case .object = element else { throw FieldError.wrongKind(field, expected: "an object", got: element) }
-            entries.append(BatchEntry(mobile: try element.optionalString("mobile") ?? "",
-                                      customFmsId: try element.optionalString("customFmsId"),
-                                      content: try readVariables(element, field: "\(field).content")))
+            do {
+                entries.append(BatchEntry(mobile: try element.optionalString("mobile") ?? "",
+                                          customFmsId: try element.optionalString("customFmsId"),
+                                          content: try readVariables(element, field: "content")))
+            } catch {
+                throw FieldError(field: "\(field).\(error.field)", problem: error.problem)
+            }
         }
         self.entries = entries
     }
