@@ -18,7 +18,9 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // Wire models, result codes and the codec (JSON, gzip, AES). No I/O.
-        .target(name: "FMSProtocol", dependencies: ["COpenSSL", "CZlib"]),
+        .target(name: "FMSProtocol", dependencies: ["COpenSSL", "CZlib"], linkerSettings: [.linkedLibrary("m")]),
+        // The only Swift that touches CLua: states, values, Swift functions, coroutines, limits.
+        .target(name: "LuaKit", dependencies: ["CLua"]),
         // The async HTTP client of the six endpoints.
         .target(name: "FMSClient", dependencies: ["FMSProtocol"]),
         // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.
@@ -30,6 +32,7 @@ let package = Package(
         .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"],
                           path: "Sources/FMSBench"),
 
+        .testTarget(name: "LuaKitTests", dependencies: ["LuaKit"]),
         .testTarget(name: "FMSProtocolTests", dependencies: ["FMSProtocol"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FMSClientTests", dependencies: ["FMSClient", "FMSSimulator", "FMSProtocol"]),
