@@ -21,12 +21,14 @@ let package = Package(
         .target(name: "FMSProtocol", dependencies: ["COpenSSL", "CZlib"], linkerSettings: [.linkedLibrary("m")]),
         // The only Swift that touches CLua: states, values, Swift functions, coroutines, limits.
         .target(name: "LuaKit", dependencies: ["CLua"]),
+        // The `fms` Lua module, rule registrations, scripts and rule checking.
+        .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol"]),
         // The async HTTP client of the six endpoints.
         .target(name: "FMSClient", dependencies: ["FMSProtocol"]),
         // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.
         .target(name: "FMSSimulator", dependencies: ["FMSProtocol"]),
         // Subcommands, option parsing, output and exit codes of the `fms` tool.
-        .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"]),
+        .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "RulesEngine", "LuaKit"]),
         .executableTarget(name: "fms", dependencies: ["FMSCommand"]),
         // Benchmarks of the codec and the client, run by `make bench` (bench/run.sh).
         .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"],

@@ -3,6 +3,7 @@
 // The Lua C API as LuaKit (the only Swift that imports CLua) sees it: Lua's macros as
 // static inline functions, plus the few pieces that must be C because they raise Lua
 // errors (longjmp) — the trampoline for Swift functions, the budget hook, the allocator.
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <lua.h>
@@ -47,7 +48,7 @@ typedef int (*clua_SwiftFunction)(lua_State *L);
 typedef struct clua_Memory {
     size_t used;
     size_t limit;        // 0: no limit
-    int hostDepth;       // > 0 while Swift code runs: the cap is not enforced there
+    int hostDepth;       // > 0 while the host (Swift) runs: the cap is enforced only inside Lua code
     int refused;         // allocations refused so far
 } clua_Memory;
 
@@ -109,8 +110,27 @@ static void *clua_limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return grown;
 }
 
+/// Marks the start (entering = 1) or end (0) of Lua code run by the host: the memory cap
+/// applies only in between, so host-side API calls never fail for lack of memory.
+static inline void clua_enterlua(lua_State *L, int entering) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    clua_Memory *memory = (clua_Memory *)ud;
+    if (memory) memory->hostDepth += entering ? -1 : 1;
+}
+
+static int clua_panic(lua_State *L) {
+    const char *message = lua_tostring(L, -1);
+    fprintf(stderr, "fms: Lua panic (unprotected error in the host): %s\n", message ? message : "?");
+    return 0;
+}
+
 /// A new state using the limited allocator with `memory` as its accounting.
-static inline lua_State *clua_newstate(clua_Memory *memory) { return lua_newstate(clua_limited_alloc, memory); }
+static inline lua_State *clua_newstate(clua_Memory *memory) {
+    lua_State *L = lua_newstate(clua_limited_alloc, memory);
+    if (L) lua_atpanic(L, clua_panic);
+    return L;
+}
 
 static void clua_budget_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;

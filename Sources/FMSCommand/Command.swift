@@ -20,8 +20,23 @@ struct Command: Sendable {
     var details: String
     /// The options it takes (besides `--help`).
     var options: [OptionSpec]
+    /// Whether options end at the first positional argument (the rest belongs to a script).
+    var optionsEndAtFirstPositional = false
     /// Runs the command.
     var run: @Sendable (ParsedArguments, CommandContext) async throws(CommandError) -> Void
+
+    /// Creates a command.
+    init(words: [String], summary: String, usage: String, details: String, options: [OptionSpec],
+         optionsEndAtFirstPositional: Bool = false,
+         run: @escaping @Sendable (ParsedArguments, CommandContext) async throws(CommandError) -> Void) {
+        self.words = words
+        self.summary = summary
+        self.usage = usage
+        self.details = details
+        self.options = options
+        self.optionsEndAtFirstPositional = optionsEndAtFirstPositional
+        self.run = run
+    }
 
     /// `template report`.
     var name: String { words.joined(separator: " ") }

@@ -5,7 +5,7 @@ public enum FMSCommandLine {
     /// The version `fms --version` prints.
     public static let version = "0.1.0"
 
-    static let commands: [Command] = GatewayCommands.all + [SimCommand.command]
+    static let commands: [Command] = GatewayCommands.all + [LuaCommands.run, LuaCommands.check, SimCommand.command]
 
     /// Runs with the process's arguments and environment, then exits.
     public static func main() async -> Never {
@@ -15,7 +15,8 @@ public enum FMSCommandLine {
 
     /// Runs `arguments` (without the program name) and returns the exit status.
     public static func run(_ arguments: [String], environment: [String: String]) async -> ExitCode {
-        let output = Output(json: arguments.contains("--json"))
+        // Help, version and overview text; a command's data output is made once its options are parsed.
+        let output = Output(json: false)
         defer { output.flush() }
         guard let first = arguments.first else {
             output.line(overview)
@@ -26,41 +27,55 @@ public enum FMSCommandLine {
             output.line("fms \(version)")
             return .ok
         case "--help", "-h", "help":
-            if arguments.count > 1, let command = find(Array(arguments.dropFirst())) {
-                output.line(command.help)
-            } else {
+            guard arguments.count > 1 else {
                 output.line(overview)
+                return .ok
             }
+            guard let command = find(Array(arguments.dropFirst())) else {
+                return unknownCommand(Array(arguments.dropFirst()))
+            }
+            output.line(command.help)
             return .ok
         default:
             break
         }
         guard let command = find(arguments) else {
-            let words = arguments.prefix { !$0.hasPrefix("-") }.joined(separator: " ")
-            let known = Set(commands.map { $0.words[0] })
-            if known.contains(arguments[0]) {
-                let group = commands.filter { $0.words[0] == arguments[0] }.map { "'fms \($0.name)'" }
-                Output.diagnostic("'\(words)': expected one of " + group.joined(separator: ", "))
-            } else {
-                let hint = OptionParser.suggestion(for: arguments[0], among: Array(known)).map { " (did you mean '\($0)'?)" } ?? ""
-                Output.diagnostic("unknown command '\(arguments[0])'\(hint); see 'fms --help'")
-            }
-            return .usage
+            return unknownCommand(arguments)
         }
         let rest = Array(arguments.dropFirst(command.words.count))
-        if rest.contains("--help") || rest.contains("-h") {
+        let ownArguments = command.optionsEndAtFirstPositional ? Array(rest.prefix { $0.hasPrefix("-") }) : rest
+        if ownArguments.contains("--help") || ownArguments.contains("-h") {
             output.line(command.help)
             return .ok
         }
+        // `--json` counts only where the parser sees the flag, not as another option's value or a script's argument.
+        var data = output
         do {
-            let parsed = try OptionParser.parse(rest, specs: command.options, command: command.name)
-            try await command.run(parsed, CommandContext(environment: environment, output: output))
+            let parsed = try OptionParser.parse(rest, specs: command.options, command: command.name,
+                                                stopAtFirstPositional: command.optionsEndAtFirstPositional)
+            data = Output(json: parsed.has("json"))
+            try await command.run(parsed, CommandContext(environment: environment, output: data))
+            data.flush()
             return .ok
         } catch {
-            output.flush()
+            data.flush()
             Output.diagnostic(error.message)
             return error.exitCode
         }
+    }
+
+    /// Reports `arguments` as naming no command (suggesting a close one) and returns 64.
+    static func unknownCommand(_ arguments: [String]) -> ExitCode {
+        let words = arguments.prefix { !$0.hasPrefix("-") }.joined(separator: " ")
+        let known = Set(commands.map { $0.words[0] })
+        if known.contains(arguments[0]) {
+            let group = commands.filter { $0.words[0] == arguments[0] }.map { "'fms \($0.name)'" }
+            Output.diagnostic("'\(words)': expected one of " + group.joined(separator: ", "))
+        } else {
+            let hint = OptionParser.suggestion(for: arguments[0], among: Array(known)).map { " (did you mean '\($0)'?)" } ?? ""
+            Output.diagnostic("unknown command '\(arguments[0])'\(hint); see 'fms --help'")
+        }
+        return .usage
     }
 
     static func find(_ arguments: [String]) -> Command? {

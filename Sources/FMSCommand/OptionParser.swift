@@ -42,7 +42,11 @@ public struct ParsedArguments: Sendable {
 /// Unknown options are errors that suggest the closest known name.
 public enum OptionParser {
     /// Parses `arguments` (without the command words) for `command` (used in messages).
-    public static func parse(_ arguments: [String], specs: [OptionSpec], command: String) throws(CommandError) -> ParsedArguments {
+    ///
+    /// With `stopAtFirstPositional`, everything from the first positional argument on is
+    /// positional (a script's own arguments, as in `fms run script.lua --verbose`).
+    public static func parse(_ arguments: [String], specs: [OptionSpec], command: String,
+                             stopAtFirstPositional: Bool = false) throws(CommandError) -> ParsedArguments {
         var parsed = ParsedArguments()
         let byName = Dictionary(specs.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var index = 0
@@ -52,16 +56,21 @@ public enum OptionParser {
             index += 1
             if onlyPositionals || !argument.hasPrefix("-") || argument == "-" {
                 parsed.positionals.append(argument)
+                if stopAtFirstPositional { onlyPositionals = true }
                 continue
             }
             if argument == "--" {
                 onlyPositionals = true
                 continue
             }
-            guard argument.hasPrefix("--") else {
+            var name: String
+            if argument.hasPrefix("--") {
+                name = String(argument.dropFirst(2))
+            } else if argument.count == 2, let letter = byName[String(argument.dropFirst())], letter.name.count == 1 {
+                name = letter.name
+            } else {
                 throw .usage("\(command): unknown option '\(argument)' (options are spelled --name)")
             }
-            var name = String(argument.dropFirst(2))
             var inlineValue: String?
             if let equals = name.firstIndex(of: "=") {
                 inlineValue = String(name[name.index(after: equals)...])
@@ -116,7 +125,9 @@ public enum OptionParser {
 
     /// The help lines for `specs`, aligned.
     public static func helpLines(_ specs: [OptionSpec]) -> String {
-        let labels = specs.map { spec in "--\(spec.name)" + (spec.valueName.map { " \($0)" } ?? "") }
+        let labels = specs.map { spec in
+            (spec.name.count == 1 ? "-" : "--") + spec.name + (spec.valueName.map { " \($0)" } ?? "")
+        }
         let width = (labels.map(\.count).max() ?? 0) + 2
         return zip(labels, specs).map { label, spec in
             "  " + label + String(repeating: " ", count: width - label.count) + spec.help

@@ -65,7 +65,9 @@ extension LuaState {
         pendingSuspension = nil
         clua_setbudget(thread, Int32(clamping: instructionBudget))
         var resultCount: Int32 = 0
+        clua_enterlua(L, 1)
         let status = lua_resume(thread, L, argumentCount, &resultCount)
+        clua_enterlua(L, 0)
         clua_setbudget(thread, 0)
         switch status {
         case LUA_OK:

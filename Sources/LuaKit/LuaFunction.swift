@@ -13,6 +13,8 @@ public enum LuaCallResult {
     case values([LuaValue])
     /// Suspend the calling coroutine; resume it with the operation's values (or raise its error).
     case suspend(LuaSuspension)
+    /// A table with the metatable of a class made by `LuaState.defineClass` (an object with methods).
+    case object(LuaTable, className: String)
 
     /// No values.
     public static var none: LuaCallResult { .values([]) }
@@ -54,6 +56,11 @@ final class LuaFunctionBox {
                 }
                 for value in values { state.push(value, on: L) }
                 return Int32(values.count)
+            case .object(let table, let className):
+                guard lua_checkstack(L, 4) != 0 else { return raise(L, LuaBindingError("out of Lua stack space")) }
+                state.push(.table(table), on: L)
+                luaL_setmetatable(L, className)
+                return 1
             case .suspend(var suspension):
                 guard lua_isyieldable(L) != 0 else {
                     return raise(L, LuaBindingError("\(name) waits for the gateway and must run inside a handler "

@@ -38,7 +38,8 @@ public final class LuaState {
     ///   - owner: the actor whose executor the state is confined to, checked on entry.
     public init(memoryLimit: Int = 0, instructionBudget: Int = 0, owner: (any Actor)? = nil) throws(LuaError) {
         memory = UnsafeMutablePointer<clua_Memory>.allocate(capacity: 1)
-        memory.initialize(to: clua_Memory(used: 0, limit: 0, hostDepth: 0, refused: 0))
+        // hostDepth 1: the host runs; `call` and `resume` drop it to 0 while Lua code runs.
+        memory.initialize(to: clua_Memory(used: 0, limit: 0, hostDepth: 1, refused: 0))
         guard let state = clua_newstate(memory) else {
             memory.deallocate()
             throw LuaError(kind: .memory, message: "cannot create a Lua state")
@@ -101,7 +102,9 @@ public final class LuaState {
         push(function)
         for argument in arguments { push(argument) }
         clua_setbudget(L, Int32(clamping: instructionBudget))
+        clua_enterlua(L, 1)
         let status = clua_pcall(L, Int32(arguments.count), clua_multret(), base + 1)
+        clua_enterlua(L, 0)
         clua_setbudget(L, 0)
         guard status == LUA_OK else {
             let error = classify(status: status, messageWithTraceback: popMessage())
@@ -177,6 +180,17 @@ public final class LuaState {
         lua_setglobal(L, name)
     }
 
+    /// Sets `table.key = value` on a global table (no-op if the global is not a table).
+    public func setField(_ key: String, of table: String, to value: LuaValue) {
+        checkConfinement()
+        lua_getglobal(L, table)
+        if lua_type(L, -1) == LUA_TTABLE {
+            push(value)
+            lua_setfield(L, -2, key)
+        }
+        clua_pop(L, 1)
+    }
+
     /// Reads a global variable (data only; functions read as an error).
     public func global(_ name: String) throws(LuaConversionError) -> LuaValue {
         checkConfinement()
@@ -218,6 +232,25 @@ public final class LuaState {
             pushFunction(name: (parts.last.map { $0 + "." } ?? "") + functionName, body)
             lua_setfield(L, -2, functionName)
         }
+        clua_pop(L, 1)
+    }
+
+    /// Creates a class: a metatable named `name` whose `__index` holds `methods`, for objects
+    /// returned with `LuaCallResult.object`. Method errors name `name:method`.
+    public func defineClass(_ name: String, methods: [String: LuaFunctionBody]) {
+        checkConfinement()
+        guard luaL_newmetatable(L, name) != 0 else {
+            clua_pop(L, 1)
+            return
+        }
+        clua_newtable(L)
+        for (method, body) in methods.sorted(by: { $0.key < $1.key }) {
+            pushFunction(name: "\(name):\(method)", body)
+            lua_setfield(L, -2, method)
+        }
+        lua_setfield(L, -2, "__index")
+        lua_pushstring(L, name)
+        lua_setfield(L, -2, "__name")
         clua_pop(L, 1)
     }
 

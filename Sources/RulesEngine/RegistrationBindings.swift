@@ -1,0 +1,143 @@
+import LuaKit
+
+/// The registration functions: `fms.watch`, `tail`, `every`, `cron`, `balance_below`,
+/// `on_report`, `on_failure`.
+///
+/// Each checks its arguments, then (in check mode) records what it registers and returns a
+/// handle object with `:stop()`. `fms run` refuses them: a script runs once, rules need
+/// `fms watch`.
+enum RegistrationBindings {
+    static let handleClass = "fms.registration"
+
+    static func functions(_ context: FMSModuleContext) -> [String: LuaFunctionBody] {
+        [
+            "watch": { call throws(LuaBindingError) in
+                let options = try call.options(1, allowed: ["path", "match", "on", "recursive", "debounce", "handler"])
+                let path = try options.string("path")
+                guard !path.isEmpty else { throw options.fieldError("path", "is empty") }
+                let match = try options.optionalString("match")
+                let events = try eventList(options)
+                let recursive = try options.optionalBoolean("recursive") ?? false
+                let debounce = try SendBindings.duration(options, "debounce")
+                try requireHandler(options)
+                var summary = path + (match.map { "/\($0)" } ?? "") + " (" + events.joined(separator: ", ") + ")"
+                if recursive { summary += " recursive" }
+                if let debounce { summary += " debounce \(format(debounce))" }
+                return try register(call, context, kind: "watch", summary: summary)
+            },
+            "tail": { call throws(LuaBindingError) in
+                let options = try call.options(1, allowed: ["path", "match", "handler"])
+                let path = try options.string("path")
+                guard !path.isEmpty else { throw options.fieldError("path", "is empty") }
+                let match = try options.optionalString("match")
+                try requireHandler(options)
+                return try register(call, context, kind: "tail", summary: path + (match.map { " matching '\($0)'" } ?? ""))
+            },
+            "every": { call throws(LuaBindingError) in
+                let text = try call.string(1)
+                guard let seconds = DurationText.seconds(text), seconds > 0 else {
+                    throw call.argumentError(1, "'\(text)' is not a positive duration such as \"30s\", \"5m\" or \"1h\"")
+                }
+                try requireFunction(call, 2)
+                return try register(call, context, kind: "every", summary: "every \(format(seconds))")
+            },
+            "cron": { call throws(LuaBindingError) in
+                let text = try call.string(1)
+                do throws(CronExpression.ParseError) {
+                    _ = try CronExpression(text)
+                } catch {
+                    throw call.argumentError(1, error.description)
+                }
+                try requireFunction(call, 2)
+                return try register(call, context, kind: "cron", summary: "cron '\(text)'")
+            },
+            "balance_below": { call throws(LuaBindingError) in
+                let options = try call.options(1, allowed: ["threshold", "every", "handler"])
+                guard let threshold = try options.optionalInteger("threshold") else {
+                    throw options.fieldError("threshold", "integer expected, got \(options.typeName("threshold"))")
+                }
+                let interval = try SendBindings.duration(options, "every") ?? 600
+                guard interval > 0 else { throw options.fieldError("every", "must be positive") }
+                try requireHandler(options)
+                return try register(call, context, kind: "balance_below",
+                                    summary: "balance below \(threshold), checked every \(format(interval))")
+            },
+            "on_report": { call throws(LuaBindingError) in
+                let options = try call.options(1, allowed: ["state", "mobile", "handler"])
+                let state = try options.optionalString("state")
+                let mobile = try options.optionalString("mobile")
+                try requireHandler(options)
+                var summary = "reports"
+                if let state { summary += " in state \(state)" }
+                if let mobile { summary += " for \(mobile)" }
+                return try register(call, context, kind: "on_report", summary: summary)
+            },
+            "on_failure": { call throws(LuaBindingError) in
+                try requireFunction(call, 1)
+                return try register(call, context, kind: "on_failure", summary: "sends that failed for good")
+            },
+        ]
+    }
+
+    static let eventNames = ["create", "modify", "move", "delete", "attrib"]
+
+    private static func eventList(_ options: LuaOptions) throws(LuaBindingError) -> [String] {
+        switch try options.value("on") {
+        case .nil: return ["create", "modify", "move", "delete"]
+        case .string(let text):
+            guard eventNames.contains(text.text) else { throw unknownEvent(options, text.text) }
+            return [text.text]
+        case .table(let table) where table.fields.isEmpty && !table.sequence.isEmpty:
+            var names: [String] = []
+            for element in table.sequence {
+                guard let name = element.stringValue, eventNames.contains(name) else {
+                    throw unknownEvent(options, element.stringValue ?? element.description)
+                }
+                names.append(name)
+            }
+            return names
+        case let other:
+            throw options.fieldError("on", "a list of events expected, got \(other.typeName)")
+        }
+    }
+
+    private static func unknownEvent(_ options: LuaOptions, _ name: String) -> LuaBindingError {
+        options.fieldError("on", "unknown event '\(name)' (events are \(eventNames.joined(separator: ", ")))")
+    }
+
+    private static func requireHandler(_ options: LuaOptions) throws(LuaBindingError) {
+        guard options.typeName("handler") == "function" else {
+            throw options.fieldError("handler", "function expected, got \(options.typeName("handler"))")
+        }
+    }
+
+    private static func requireFunction(_ call: LuaCall, _ index: Int) throws(LuaBindingError) {
+        guard call.typeName(index) == "function" else {
+            throw call.argumentError(index, "function expected, got \(call.typeName(index))")
+        }
+    }
+
+    private static func register(_ call: LuaCall, _ context: FMSModuleContext, kind: String,
+                                 summary: String) throws(LuaBindingError) -> LuaCallResult {
+        guard context.mode == .check else {
+            throw LuaBindingError("fms.\(kind) registers a rule, which needs 'fms watch'; 'fms run' runs a script once "
+                                  + "(use 'fms check' to validate rule files)")
+        }
+        let position = call.callerPosition()
+        context.registry.add(Registration(kind: kind, summary: summary, position: position))
+        let id = context.registry.registrations.count
+        return .object(LuaTable(["kind": .text(kind), "id": .integer(Int64(id))]), className: handleClass)
+    }
+
+    /// "5m", "1h30m", "500ms".
+    static func format(_ seconds: Double) -> String {
+        if seconds < 1 { return "\(Int((seconds * 1000).rounded()))ms" }
+        var rest = Int(seconds.rounded())
+        var text = ""
+        for (unit, size) in [("d", 86400), ("h", 3600), ("m", 60), ("s", 1)] where rest >= size {
+            text += "\(rest / size)\(unit)"
+            rest %= size
+        }
+        return text
+    }
+}

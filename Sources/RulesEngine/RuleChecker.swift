@@ -1,0 +1,65 @@
+import Foundation
+import LuaKit
+
+/// Loads rule files without sending anything (`fms check`): reports what each registers,
+/// or the first `file:line: message` that stops it from loading.
+public enum RuleChecker {
+    /// The result for one file.
+    public struct FileReport: Sendable {
+        /// The file's path as given (or found in a folder).
+        public var path: String
+        /// What it registered, in order.
+        public var registrations: [Registration]
+        /// Why it failed to load, if it did.
+        public var error: LuaError?
+    }
+
+    /// A path that cannot be checked (missing, unreadable, a folder without rules).
+    public struct InputError: Error, Sendable, CustomStringConvertible {
+        /// The sentence.
+        public var description: String
+    }
+
+    /// The files to check: files as given, and each `*.lua` in a folder (sorted, not recursive).
+    /// Files ending in `.meta.lua` (editor stubs) are skipped in folders.
+    public static func expand(_ paths: [String]) throws(InputError) -> [String] {
+        var files: [String] = []
+        for path in paths {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw InputError(description: "\(path): no such file or directory")
+            }
+            if isDirectory.boolValue {
+                let names: [String]
+                do {
+                    names = try FileManager.default.contentsOfDirectory(atPath: path)
+                } catch {
+                    throw InputError(description: "\(path): cannot list the folder")
+                }
+                let rules = names.filter { $0.hasSuffix(".lua") && !$0.hasSuffix(".meta.lua") && !$0.hasPrefix(".") }.sorted()
+                guard !rules.isEmpty else { throw InputError(description: "\(path): no .lua files in this folder") }
+                let base = path.hasSuffix("/") ? path : path + "/"
+                files.append(contentsOf: rules.map { base + $0 })
+            } else {
+                files.append(path)
+            }
+        }
+        return files
+    }
+
+    /// Loads one file in check mode.
+    public static func check(path: String, limits: LuaLimits = LuaLimits()) async throws(InputError) -> FileReport {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw InputError(description: "\(path): cannot read")
+        }
+        guard let source = String(data: data, encoding: .utf8) else {
+            throw InputError(description: "\(path): not UTF-8 text")
+        }
+        let context = FMSModuleContext(mode: .check, backend: ValidatingBackend(), log: { _ in })
+        let outcome = await ScriptRunner.run(source: source, chunkName: "@" + path, scriptName: path, arguments: [],
+                                             context: context, limits: limits)
+        var report = FileReport(path: path, registrations: context.registry.registrations, error: nil)
+        if case .failure(let error) = outcome.result { report.error = error }
+        return report
+    }
+}
