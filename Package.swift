@@ -35,6 +35,7 @@ let package = Package(
                           path: "Sources/FMSBench"),
 
         .testTarget(name: "LuaKitTests", dependencies: ["LuaKit"]),
+        .testTarget(name: "RulesEngineTests", dependencies: ["RulesEngine", "LuaKit", "FMSClient", "FMSSimulator", "FMSProtocol"]),
         .testTarget(name: "FMSProtocolTests", dependencies: ["FMSProtocol"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FMSClientTests", dependencies: ["FMSClient", "FMSSimulator", "FMSProtocol"]),

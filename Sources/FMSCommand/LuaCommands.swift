@@ -108,7 +108,7 @@ enum LuaCommands {
                 let count = report.registrations.count
                 context.output.line("\(path): ok, \(count) registration\(count == 1 ? "" : "s")")
                 for registration in report.registrations {
-                    context.output.line("  \(registration.position) \(registration.kind): \(registration.summary)")
+                    context.output.line("  \(registration.position): \(registration.kind): \(registration.summary)")
                 }
             }
             if let error = report.error {

@@ -6,7 +6,7 @@ public struct Registration: Sendable, Equatable {
     public var kind: String
     /// What it does, in a few words (`every 5m`, `/var/log/app/*.log (create, modify)`).
     public var summary: String
-    /// `file:line:` of the call.
+    /// `file:line` of the call.
     public var position: String
 }
 
