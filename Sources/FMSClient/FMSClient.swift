@@ -115,13 +115,21 @@ public final class FMSClient: Sendable {
     /// Pops up to `max` delivery reports (`getFMSReport`, several calls of ≤ 500 when needed).
     ///
     /// Reports are popped by the gateway: the caller must store them before anything else.
-    /// Stops early when the gateway has no more.
+    /// Stops early when the gateway has no more. Because popped reports must never be
+    /// dropped, a failure after some calls succeeded returns what was fetched (the next
+    /// call will meet the failure again); only a failure of the first call throws.
     public func fetchReports(max: Int = ProtocolText.maximumReportsPerCall) async throws(FMSClientError) -> [DeliveryReport] {
         guard max >= 1 else { throw .invalidArgument(field: "max", value: String(max), reason: "must be at least 1") }
         var reports: [DeliveryReport] = []
         while reports.count < max {
             let number = min(ProtocolText.maximumReportsPerCall, max - reports.count)
-            let batch = try await fetchReportsOnce(number: number)
+            let batch: [DeliveryReport]
+            do {
+                batch = try await fetchReportsOnce(number: number)
+            } catch {
+                if reports.isEmpty { throw error }
+                return reports
+            }
             reports.append(contentsOf: batch)
             if batch.count < number { break }
         }

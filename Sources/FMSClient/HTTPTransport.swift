@@ -92,7 +92,12 @@ public final class URLSessionTransport: HTTPTransport {
         let data: Data
         let response: URLResponse
         do {
-            (data, response) = try await session.data(for: urlRequest)
+            let prepared = urlRequest
+            (data, response) = try await Self.withDeadline(request.timeout, url: request.url) { [session] in
+                try await session.data(for: prepared)
+            }
+        } catch let error as TransportError {
+            throw error
         } catch let error as URLError {
             throw TransportError(message: Self.describe(error, url: request.url), timedOut: error.code == .timedOut)
         } catch {
@@ -108,14 +113,34 @@ public final class URLSessionTransport: HTTPTransport {
         return TransportResponse(status: http.statusCode, headers: headers, body: [UInt8](data))
     }
 
+    /// Runs `work`, cancelling it and throwing a timeout once `seconds` have passed.
+    ///
+    /// FoundationNetworking does not always honour `URLRequest.timeoutInterval`, so the
+    /// deadline is enforced here as well.
+    private static func withDeadline<T: Sendable>(_ seconds: Double, url: URL,
+                                                  _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(nanoseconds: UInt64(max(0.001, seconds) * 1_000_000_000))
+                throw TransportError(message: "\(url.absoluteString): timed out after \(seconds)s", timedOut: true)
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else {
+                throw TransportError(message: "\(url.absoluteString): no answer", timedOut: false)
+            }
+            return first
+        }
+    }
+
     private static func describe(_ error: URLError, url: URL) -> String {
         let place = url.absoluteString
         switch error.code {
         case .timedOut: return "\(place): timed out"
         case .cannotConnectToHost: return "\(place): connection refused"
         case .cannotFindHost: return "\(place): unknown host"
-        case .networkConnectionLost: return "\(place): the connection was closed before an answer arrived"
-        case .badServerResponse: return "\(place): the server sent a malformed HTTP answer"
+        case .networkConnectionLost, .badServerResponse:
+            return "\(place): the connection closed without a complete answer (the request may have been carried out)"
         case .notConnectedToInternet: return "\(place): network unreachable"
         default: return "\(place): \(error.localizedDescription) (URLError \(error.code.rawValue))"
         }

@@ -9,6 +9,8 @@ public enum FMSCommandLine {
 
     /// Runs with the process's arguments and environment, then exits.
     public static func main() async -> Never {
+        // A closed pipe must become a write error (exit 74), not a silent death.
+        signal(SIGPIPE, SIG_IGN)
         let status = await run(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
         exit(status.rawValue)
     }
@@ -56,6 +58,10 @@ public enum FMSCommandLine {
             data = Output(json: parsed.has("json"))
             try await command.run(parsed, CommandContext(environment: environment, output: data))
             data.flush()
+            if let failure = data.writeError {
+                Output.diagnostic("cannot write the output: \(failure)")
+                return .ioError
+            }
             return .ok
         } catch {
             data.flush()

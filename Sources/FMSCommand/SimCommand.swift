@@ -42,6 +42,8 @@ enum SimCommand {
         guard arguments.positionals.isEmpty else { throw .usage("sim: unexpected argument '\(arguments.positionals[0])'") }
         let (gatewayConfiguration, http) = try configuration(arguments, environment: context.environment)
         let server = SimulatorServer(gateway: Gateway(configuration: gatewayConfiguration), http: http)
+        // Catch SIGINT/SIGTERM before announcing the URL: a caller may signal as soon as it reads it.
+        let termination = SignalWaiter.install()
         do {
             try server.start()
         } catch {
@@ -52,7 +54,7 @@ enum SimCommand {
         let account = gatewayConfiguration.accounts[0]
         Output.diagnostic("sim: serving http://\(http.host):\(server.port) for appId \(account.appId) "
                           + "(balance \(account.balance), \(gatewayConfiguration.dialect.rawValue) dialect); stop with SIGINT or SIGTERM")
-        await SignalWaiter.waitForTermination()
+        await termination.wait()
         server.stop()
         Output.diagnostic("sim: stopped")
     }
@@ -146,50 +148,71 @@ enum SimCommand {
 }
 
 /// Waits for SIGINT or SIGTERM without killing the process.
+///
+/// A plain signal handler writes to a pipe that a thread reads: unlike a dispatch signal source
+/// (registered later, on another thread, while the signal is ignored) it loses no signal that
+/// arrives once `install()` has returned.
 enum SignalWaiter {
-    /// Returns once SIGINT or SIGTERM arrives.
-    static func waitForTermination() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let queue = DispatchQueue(label: "fms.signals")
-            let once = OnceFlag()
-            var sources: [DispatchSourceSignal] = []
-            for number in [SIGINT, SIGTERM] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    if once.claim() { continuation.resume() }
-                }
-                source.resume()
-                sources.append(source)
-            }
-            SignalSources.keep(sources)
+    /// Starts catching SIGINT and SIGTERM now; the returned latch opens once either arrives.
+    static func install() -> SignalLatch {
+        let latch = SignalLatch()
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            // No pipe: fall back to the default action (the process ends on the signal).
+            return latch
         }
+        SignalPipe.writeEnd = ends[1]
+        let readEnd = ends[0]
+        let reader = Thread {
+            var byte: UInt8 = 0
+            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
+            latch.open()
+        }
+        reader.start()
+        for number in [SIGINT, SIGTERM] { signal(number, signalHandler) }
+        return latch
     }
 }
 
-/// Keeps signal sources alive for the life of the process.
-private enum SignalSources {
-    nonisolated(unsafe) private static var retained: [DispatchSourceSignal] = []
-    private static let lock = NSLock()
-
-    static func keep(_ sources: [DispatchSourceSignal]) {
-        lock.lock()
-        retained.append(contentsOf: sources)
-        lock.unlock()
-    }
+/// The write end of the signal pipe, set before any handler is installed.
+private enum SignalPipe {
+    nonisolated(unsafe) static var writeEnd: Int32 = -1
 }
 
-/// A flag that can be claimed once, from any thread.
-final class OnceFlag: @unchecked Sendable {
+/// Async-signal-safe: one write(2).
+private func signalHandler(_ number: Int32) {
+    var byte = UInt8(truncatingIfNeeded: number)
+    _ = write(SignalPipe.writeEnd, &byte, 1)
+}
+
+/// Opens once; `wait()` returns when it is open (at once if it already is).
+final class SignalLatch: @unchecked Sendable {
     private let lock = NSLock()
-    private var claimed = false
+    private var isOpen = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
 
-    /// True the first time only.
-    func claim() -> Bool {
+    /// Opens the latch and releases every waiter.
+    func open() {
         lock.lock()
-        defer { lock.unlock() }
-        if claimed { return false }
-        claimed = true
-        return true
+        guard !isOpen else { lock.unlock(); return }
+        isOpen = true
+        let released = waiters
+        waiters = []
+        lock.unlock()
+        for waiter in released { waiter.resume() }
+    }
+
+    /// Returns once the latch is open.
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if isOpen {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                waiters.append(continuation)
+                lock.unlock()
+            }
+        }
     }
 }
