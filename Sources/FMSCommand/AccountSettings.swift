@@ -65,7 +65,8 @@ enum AccountSettings {
 
     /// The secret key from a file flag, the environment or a systemd credential.
     static func resolveSecretKey(_ arguments: ParsedArguments, environment: [String: String],
-                                 flag: String = "secret-key-file") throws(CommandError) -> SecretKey {
+                                 flag: String = "secret-key-file",
+                                 hint: String = "(the normal interface, --mode normal, needs none)") throws(CommandError) -> SecretKey {
         if let path = arguments.value(flag) { return try readKeyFile(path, source: "--\(flag)") }
         if let text = environment["FMS_SECRET_KEY"], !text.isEmpty {
             do {
@@ -79,8 +80,8 @@ enum AccountSettings {
             let path = directory + "/fms-secret-key"
             if FileManager.default.fileExists(atPath: path) { return try readKeyFile(path, source: "the systemd credential") }
         }
-        throw CommandError("no secret key: set FMS_SECRET_KEY or FMS_SECRET_KEY_FILE, or pass --secret-key-file "
-                           + "(the normal interface, --mode normal, needs none)", exitCode: .configuration)
+        throw CommandError("no secret key: set FMS_SECRET_KEY or FMS_SECRET_KEY_FILE, or pass --secret-key-file " + hint,
+                           exitCode: .configuration)
     }
 
     private static func readKeyFile(_ path: String, source: String) throws(CommandError) -> SecretKey {

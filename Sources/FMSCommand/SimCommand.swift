@@ -67,7 +67,8 @@ enum SimCommand {
         if let text = arguments.value("secret-key") {
             do { key = try SecretKey(text) } catch { throw CommandError("sim: --secret-key: \(error)", exitCode: .configuration) }
         } else {
-            key = try AccountSettings.resolveSecretKey(arguments, environment: environment)
+            key = try AccountSettings.resolveSecretKey(arguments, environment: environment,
+                                                       hint: "(or --secret-key KEY for a throwaway test key)")
         }
         let balance = try integer(arguments, "balance") ?? 10_000
         let allowed = arguments.all("allow-ip")
