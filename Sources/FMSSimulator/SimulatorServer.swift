@@ -42,7 +42,13 @@ public final class SimulatorServer: Sendable {
 
     /// Answers one HTTP request.
     static func route(_ request: HTTPRequest, gateway: Gateway) -> HTTPDisposition {
-        let path = request.target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? request.target
+        var target = request.target
+        // HTTP/1.1 servers must accept the absolute form (`POST http://host:port/path`), as proxies send it.
+        if let schemeEnd = target.range(of: "://"), target.lowercased().hasPrefix("http") {
+            let afterScheme = target[schemeEnd.upperBound...]
+            target = afterScheme.firstIndex(of: "/").map { String(afterScheme[$0...]) } ?? "/"
+        }
+        let path = target.split(separator: "?", maxSplits: 1).first.map(String.init) ?? target
         if path.hasPrefix("/__sim/") {
             return .respond(control(path: path, request: request, gateway: gateway))
         }
