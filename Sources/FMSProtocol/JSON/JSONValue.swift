@@ -111,6 +111,11 @@ extension String {
     ///
     /// Also drops the full-width space (U+3000), which Chinese documents use.
     public func trimmingSpaces() -> String {
+        // Fast path: neither end byte can start or end a space (U+3000 is E3 80 80 in UTF-8).
+        if let first = utf8.first, let last = utf8.last {
+            let edge: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+            if !edge(first), !edge(last), first != 0xE3, last != 0x80 { return self }
+        }
         // Compare scalars: "\r\n" is a single Character and would not equal "\n".
         let isSpace: (Character) -> Bool = { character in
             character.unicodeScalars.allSatisfy { $0 == " " || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\u{3000}" }
