@@ -272,8 +272,12 @@ public final class Gateway: Sendable {
         let receiveTime = BeijingTime.format(now + configuration.reportDelay)
         let vendor = configuration.dialect == .vendorServer
         let accepted: [SentMessage] = state.withLock { state in
+            // Take the account out of the table for the whole batch: one lookup, no copies of its queues.
+            guard var account = state.accounts.removeValue(forKey: appId) else { return [] }
+            defer { state.accounts[appId] = account }
             var sent: [SentMessage] = []
             sent.reserveCapacity(entries.count)
+            account.reports.reserveCapacity(account.reports.count + entries.count)
             for entry in entries {
                 state.nextMessageNumber += 1
                 let fmsId = idPrefix + Self.padded(state.nextMessageNumber, width: 7)
@@ -283,7 +287,7 @@ public final class Gateway: Sendable {
                     reportState = .failMobile
                 } else if let forced = configuration.failingMobiles[mobile] {
                     reportState = forced
-                } else if (state.accounts[appId]?.settings.balance ?? 0) <= 0 {
+                } else if account.settings.balance <= 0 {
                     reportState = .failBalance
                 } else if state.random.chance(state.failureShare) {
                     let failures: [ReportState] = [.failUnknown, .timeout, .failMobileSupport, .failBlackDict]
@@ -291,14 +295,14 @@ public final class Gateway: Sendable {
                 } else {
                     reportState = .delivered
                 }
-                if reportState != .failBalance, let balance = state.accounts[appId]?.settings.balance, balance > 0 {
-                    state.accounts[appId]?.settings.balance = balance - 1
+                if reportState != .failBalance, account.settings.balance > 0 {
+                    account.settings.balance -= 1
                 }
                 let custom = entry.customFmsId.flatMap { $0.isEmpty ? nil : $0 }
                 let report = DeliveryReport(mobile: mobile, fmsId: fmsId, customFmsId: custom,
                                             state: vendor ? .unknown(" " + reportState.name) : reportState,
                                             desc: reportState.chineseDescription, receiveTime: receiveTime, submitTime: submitTime)
-                state.accounts[appId]?.reports.append(GatewayState.QueuedReport(dueAt: now + configuration.reportDelay, report: report))
+                account.reports.append(GatewayState.QueuedReport(dueAt: now + configuration.reportDelay, report: report))
                 if configuration.keepsLedger {
                     state.ledger.append(LedgerEntry(appId: appId, fmsId: fmsId, customFmsId: custom, mobile: entry.mobile,
                                                     templateId: id, content: entry.content, state: reportState))
