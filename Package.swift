@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "FMSProtocol", dependencies: ["COpenSSL", "CZlib"], linkerSettings: [.linkedLibrary("m")]),
         // The only Swift that touches CLua: states, values, Swift functions, coroutines, limits.
         .target(name: "LuaKit", dependencies: ["CLua"]),
+        // The only Swift that touches CSQLite: durable sending (intake log, store, sender), report journal, rule state.
+        .target(name: "Outbox", dependencies: ["CSQLite", "FMSClient", "FMSProtocol"]),
         // The `fms` Lua module, rule registrations, scripts and rule checking.
         .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol"]),
         // The async HTTP client of the six endpoints.

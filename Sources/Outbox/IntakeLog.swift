@@ -1,0 +1,148 @@
+import Foundation
+import FMSProtocol
+
+/// The append-only file that makes `fms.send` durable in one `write(2)`.
+///
+/// A commit of SQLite's WAL costs ~75 µs here (measured: 13,000 commits/s), too slow for a
+/// send per commit. So an accepted message is first appended to `intake.log` as one record
+/// (length, checksum, JSON) with a single write — safe against `kill -9` because the data is
+/// in the kernel once `write` returns; with `durability = full` it is also `fdatasync`ed — and
+/// is moved into the database in batches (`absorb`). On start, any records left in the log
+/// are replayed (`INSERT OR IGNORE` on the customFmsId, so a record absorbed just before a
+/// crash is not duplicated) and the log is emptied.
+final class IntakeLog {
+    private let path: String
+    private let absorbingPath: String
+    private var descriptor: Int32
+    private let syncEachWrite: Bool
+
+    /// Opens (creating) the log in `directory`.
+    init(directory: String, syncEachWrite: Bool) throws(OutboxError) {
+        path = directory + "/intake.log"
+        absorbingPath = directory + "/intake.absorbing.log"
+        self.syncEachWrite = syncEachWrite
+        descriptor = try IntakeLog.open(path)
+    }
+
+    deinit {
+        close(descriptor)
+    }
+
+    private static func open(_ path: String) throws(OutboxError) -> Int32 {
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw OutboxError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        return descriptor
+    }
+
+    /// Appends one message; returns once the bytes are in the kernel (and on disk with sync).
+    func append(_ message: NewMessage) throws(OutboxError) {
+        let payload = JSONWriter.bytes(of: IntakeLog.json(message))
+        var record = [UInt8]()
+        record.reserveCapacity(payload.count + 8)
+        IntakeLog.appendUInt32(UInt32(payload.count), to: &record)
+        IntakeLog.appendUInt32(IntakeLog.checksum(payload), to: &record)
+        record.append(contentsOf: payload)
+        var offset = 0
+        while offset < record.count {
+            let written = record.withUnsafeBytes { write(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw OutboxError(.storage, "cannot append to \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += written
+        }
+        if syncEachWrite, fdatasync(descriptor) != 0 {
+            throw OutboxError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Starts an absorb: the current log becomes `intake.absorbing.log` and a new log opens.
+    /// Call `finishAbsorb` once its records are committed to the database.
+    func beginAbsorb() throws(OutboxError) {
+        guard rename(path, absorbingPath) == 0 else {
+            throw OutboxError(.storage, "cannot rotate \(path): \(String(cString: strerror(errno)))")
+        }
+        let fresh = try IntakeLog.open(path)
+        close(descriptor)
+        descriptor = fresh
+    }
+
+    /// Deletes the absorbed log.
+    func finishAbsorb() {
+        unlink(absorbingPath)
+    }
+
+    /// Every intact record in the absorbing log and the current log (in that order).
+    ///
+    /// A torn last record (a crash in the middle of a write) is ignored.
+    func pendingRecords() throws(OutboxError) -> [NewMessage] {
+        var messages: [NewMessage] = []
+        for file in [absorbingPath, path] {
+            guard let data = FileManager.default.contents(atPath: file) else { continue }
+            messages.append(contentsOf: IntakeLog.decode([UInt8](data)))
+        }
+        return messages
+    }
+
+    /// Truncates both logs after a replay was committed.
+    func clearAfterReplay() throws(OutboxError) {
+        unlink(absorbingPath)
+        guard ftruncate(descriptor, 0) == 0 else {
+            throw OutboxError(.storage, "cannot truncate \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    // MARK: Encoding
+
+    static func json(_ message: NewMessage) -> JSONValue {
+        var members = [JSONMember("c", .string(message.customId)), JSONMember("t", .string(message.template)),
+                       JSONMember("m", .string(message.mobile)), JSONMember("v", variablesJSON(message.variables))]
+        if let rule = message.rule { members.append(JSONMember("r", .string(rule))) }
+        if let key = message.key { members.append(JSONMember("k", .string(key))) }
+        return .object(members)
+    }
+
+    static func variablesJSON(_ variables: [String: String]) -> JSONValue {
+        .object(variables.keys.sorted().map { JSONMember($0, .string(variables[$0] ?? "")) })
+    }
+
+    static func decode(_ bytes: [UInt8]) -> [NewMessage] {
+        var messages: [NewMessage] = []
+        var offset = 0
+        while offset + 8 <= bytes.count {
+            let length = Int(readUInt32(bytes, offset))
+            let sum = readUInt32(bytes, offset + 4)
+            guard length > 0, offset + 8 + length <= bytes.count else { break }
+            let payload = Array(bytes[(offset + 8)..<(offset + 8 + length)])
+            guard checksum(payload) == sum, let json = try? JSONParser.parse(payload),
+                  let customId = json["c"]?.lenientString, let template = json["t"]?.lenientString,
+                  let mobile = json["m"]?.lenientString else { break }
+            var variables: [String: String] = [:]
+            for member in json["v"]?.objectMembers ?? [] { variables[member.key] = member.value.lenientString ?? "" }
+            messages.append(NewMessage(customId: customId, template: template, mobile: mobile, variables: variables,
+                                       rule: json["r"]?.lenientString, key: json["k"]?.lenientString))
+            offset += 8 + length
+        }
+        return messages
+    }
+
+    private static func appendUInt32(_ value: UInt32, to bytes: inout [UInt8]) {
+        for shift in stride(from: 0, to: 32, by: 8) { bytes.append(UInt8(truncatingIfNeeded: value >> UInt32(shift))) }
+    }
+
+    private static func readUInt32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+        (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[offset + $1]) << UInt32($1 * 8) }
+    }
+
+    /// FNV-1a, enough to spot a torn or garbled record.
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        var hash: UInt32 = 0x811C_9DC5
+        for byte in bytes {
+            hash ^= UInt32(byte)
+            hash = hash &* 0x0100_0193
+        }
+        return hash
+    }
+}
