@@ -30,10 +30,10 @@ let package = Package(
         // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.
         .target(name: "FMSSimulator", dependencies: ["FMSProtocol"]),
         // Subcommands, option parsing, output and exit codes of the `fms` tool.
-        .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "RulesEngine", "LuaKit"]),
+        .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "RulesEngine", "LuaKit", "Outbox"]),
         .executableTarget(name: "fms", dependencies: ["FMSCommand"]),
         // Benchmarks of the codec and the client, run by `make bench` (bench/run.sh).
-        .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator"],
+        .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "LuaKit", "RulesEngine"],
                           path: "Sources/FMSBench"),
 
         .testTarget(name: "LuaKitTests", dependencies: ["LuaKit"]),

@@ -5,7 +5,8 @@ public enum FMSCommandLine {
     /// The version `fms --version` prints.
     public static let version = "0.1.0"
 
-    static let commands: [Command] = GatewayCommands.all + [LuaCommands.run, LuaCommands.check, SimCommand.command]
+    static let commands: [Command] = GatewayCommands.all + [LuaCommands.run, LuaCommands.check]
+        + OutboxCommands.all + [SimCommand.command]
 
     /// Runs with the process's arguments and environment, then exits.
     public static func main() async -> Never {

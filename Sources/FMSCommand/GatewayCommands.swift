@@ -1,5 +1,6 @@
 import FMSClient
 import FMSProtocol
+import Outbox
 
 /// The one-shot commands that call the gateway: template, send, batch, reports, balance.
 enum GatewayCommands {
@@ -57,12 +58,16 @@ enum GatewayCommands {
     static let send = Command(
         words: ["send"], summary: "Send one message now and print its ids.",
         usage: "send [options] --mobile M --template T [--var NAME=VALUE]... [--id ID]",
-        details: "Prints: mobile, fmsId, customFmsId (tab-separated). Nothing is queued: on failure nothing was sent\n"
-            + "and the exit status says why (65 refused, 75 try again later, 69 unreachable, 78 configuration).",
+        details: "Prints: mobile, fmsId, customFmsId (tab-separated). Without --queue nothing is queued: on failure\n"
+            + "nothing was sent and the exit status says why (65 refused, 75 try again later, 69 unreachable,\n"
+            + "78 configuration). With --queue the message is checked, stored durably in the outbox and the\n"
+            + "command returns at once, printing its customFmsId; 'fms outbox drain' (or 'fms run') sends it.",
         options: [.value("mobile", "M", "mainland mobile number, 11 digits starting with 1"),
                   .value("template", "T", "template id"),
                   .value("var", "NAME=VALUE", "template variable (repeatable)", repeatable: true),
-                  .value("id", "ID", "your id for the message (customFmsId, at most 32 characters)")]
+                  .value("id", "ID", "your id for the message (customFmsId, at most 32 characters)"),
+                  .flag("queue", "store the message in the outbox and return; do not send now")]
+            + OutboxCommands.stateOptions + [OutboxCommands.durabilityOption]
             + AccountSettings.options + [jsonOption]
     ) { arguments, context throws(CommandError) in
         guard arguments.positionals.isEmpty else {
@@ -71,6 +76,10 @@ enum GatewayCommands {
         guard let mobile = arguments.value("mobile") else { throw .usage("send: --mobile is required") }
         guard let template = arguments.value("template") else { throw .usage("send: --template is required") }
         let variables = try parseVariables(arguments.all("var"))
+        if arguments.has("queue") {
+            try queue(mobile: mobile, template: template, variables: variables, arguments, context)
+            return
+        }
         let client = try client(arguments, context)
         let sent: SentMessage
         do throws(FMSClientError) {
@@ -150,6 +159,35 @@ enum GatewayCommands {
     }
 
     // MARK: Helpers
+
+    /// `fms send --queue`: checks the message, stores it in the outbox, prints its customFmsId.
+    static func queue(mobile: String, template: String, variables: TemplateVariables, _ arguments: ParsedArguments,
+                      _ context: CommandContext) throws(CommandError) {
+        let trimmedMobile = mobile.trimmingSpaces()
+        guard ProtocolText.isValidMobile(trimmedMobile) else {
+            throw CommandError("send: invalid mobile '\(mobile)': not a mainland mobile number (11 digits starting with 1)",
+                               exitCode: .dataError)
+        }
+        let templateId = template.trimmingSpaces()
+        guard !templateId.isEmpty else { throw CommandError("send: --template is empty", exitCode: .dataError) }
+        var id = arguments.value("id")?.trimmingSpaces() ?? ""
+        if id.isEmpty { id = Outbox.generateId() }
+        guard ProtocolText.vendorLength(id) <= ProtocolText.maximumCustomFmsIdLength else {
+            throw CommandError("send: --id '\(id)' is longer than \(ProtocolText.maximumCustomFmsIdLength) characters", exitCode: .dataError)
+        }
+        let outbox = try OutboxCommands.open(arguments, context)
+        do {
+            try outbox.enqueue(NewMessage(customId: id, template: templateId, mobile: trimmedMobile, variables: variables))
+        } catch {
+            throw CommandError(error)
+        }
+        if context.output.json {
+            context.output.json(.object([JSONMember("customFmsId", .string(id)), JSONMember("mobile", .string(trimmedMobile)),
+                                         JSONMember("queued", .bool(true))]))
+        } else {
+            context.output.line("\(trimmedMobile)\tqueued\t\(id)")
+        }
+    }
 
     static func single(_ arguments: ParsedArguments, _ name: String, command: String) throws(CommandError) -> String {
         guard let first = arguments.positionals.first else { throw .usage("\(command): missing \(name)") }

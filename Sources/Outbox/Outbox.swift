@@ -1,5 +1,6 @@
 import Foundation
 import FMSClient
+import Synchronization
 import FMSProtocol
 
 /// Durable sending: accepts messages, keeps them across crashes, and delivers them.
@@ -41,6 +42,8 @@ public actor Outbox {
     /// The configuration.
     public let configuration: Configuration
     let store: OutboxStore
+    private let intake: IntakeQueue
+    private let wakeRequested = Mutex(false)
     private let client: FMSClient?
     private let clock: @Sendable () -> Double
     private var inFlight: Set<Int64> = []
@@ -58,20 +61,41 @@ public actor Outbox {
         self.client = client
         self.clock = clock
         store = try OutboxStore(directory: configuration.directory, durability: configuration.durability)
+        // Replay what a crash left in the intake log, then start a fresh one.
+        let log = try IntakeLog(directory: configuration.directory, syncEachWrite: configuration.durability == .full)
+        let leftover = try log.pendingRecords()
+        if !leftover.isEmpty { try store.insert(leftover, at: clock()) }
+        try log.clearAfterReplay()
+        intake = IntakeQueue(log: log)
     }
 
     // MARK: Accepting
 
-    /// Accepts a message: durable when this returns. Starts sending if the sender runs.
-    public func enqueue(_ message: NewMessage) throws(OutboxError) {
-        try store.accept(message)
+    /// Accepts messages: durable when this returns (no suspension: one locked `write`).
+    /// Wakes the sender if it runs.
+    public nonisolated func enqueue(_ messages: [NewMessage]) throws(OutboxError) {
+        try intake.accept(messages)
+        let first = wakeRequested.withLock { requested -> Bool in
+            defer { requested = true }
+            return !requested
+        }
+        if first { Task { await self.wakeFromIntake() } }
+    }
+
+    /// Accepts one message.
+    public nonisolated func enqueue(_ message: NewMessage) throws(OutboxError) {
+        try enqueue([message])
+    }
+
+    private func wakeFromIntake() {
+        wakeRequested.withLock { $0 = false }
         wake()
     }
 
-    /// Accepts several messages.
-    public func enqueue(_ messages: [NewMessage]) throws(OutboxError) {
-        for message in messages { try store.accept(message) }
-        wake()
+    /// Moves accepted messages into the database.
+    private func absorb() throws(OutboxError) {
+        let now = clock()
+        try intake.absorb { messages throws(OutboxError) in try store.insert(messages, at: now) }
     }
 
     /// A fresh customFmsId (≤ 32 characters): time, process and a counter, unique per host.
@@ -96,7 +120,7 @@ public actor Outbox {
         while activeRequests > 0, clock() < deadline {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
-        try? store.absorb(now: clock())
+        try? absorb()
     }
 
     /// Runs the sender until nothing is pending (or `timeout`); returns the counts left.
@@ -104,7 +128,7 @@ public actor Outbox {
         start()
         let deadline = clock() + timeout
         while true {
-            try store.absorb(now: clock())
+            try absorb()
             let counts = try store.counts(now: clock())
             if counts.pending == 0 && activeRequests == 0 { return counts }
             if clock() >= deadline { return counts }
@@ -117,7 +141,7 @@ public actor Outbox {
         start()
         let deadline = clock() + timeout
         while true {
-            try store.absorb(now: clock())
+            try absorb()
             var states: [String: MessageState] = [:]
             for id in customIds { states[id] = try store.find(id)?.state ?? .pending }
             if states.values.allSatisfy({ $0 != .pending }) || clock() >= deadline { return states }
@@ -163,7 +187,7 @@ public actor Outbox {
         while !Task.isCancelled {
             do {
                 let now = clock()
-                try store.absorb(now: now)
+                try absorb()
                 var launched = false
                 if activeRequests < configuration.maxInFlight {
                     let room = (configuration.maxInFlight - activeRequests) * configuration.maxBatch
@@ -302,25 +326,25 @@ public actor Outbox {
 
     /// Counts by state.
     public func counts() throws(OutboxError) -> OutboxCounts {
-        try store.absorb(now: clock())
+        try absorb()
         return try store.counts(now: clock())
     }
 
     /// Messages in a state (or all), newest first.
     public func list(state: MessageState?, limit: Int = 100) throws(OutboxError) -> [StoredMessage] {
-        try store.absorb(now: clock())
+        try absorb()
         return try store.list(state: state, limit: limit)
     }
 
     /// One message by row id or customFmsId.
     public func find(_ reference: String) throws(OutboxError) -> StoredMessage? {
-        try store.absorb(now: clock())
+        try absorb()
         return try store.find(reference)
     }
 
     /// Puts messages (by id or customFmsId) back in the queue; returns how many moved.
     public func retry(_ references: [String]) throws(OutboxError) -> Int {
-        try store.absorb(now: clock())
+        try absorb()
         var ids: [Int64] = []
         for reference in references {
             guard let message = try store.find(reference) else { throw OutboxError(.notFound, "no message '\(reference)' in the outbox") }

@@ -9,7 +9,7 @@ public enum Durability: String, Sendable, CaseIterable {
     case full
 }
 
-/// The outbox's files: the SQLite database (WAL), the intake log and the lock.
+/// The outbox's database (SQLite, WAL) and the state directory's lock.
 ///
 /// Not thread-safe: owned by the `Outbox` actor.
 final class OutboxStore {
@@ -17,15 +17,12 @@ final class OutboxStore {
     let databasePath: String
     private let lock: StateLock
     private let database: SQLiteDatabase
-    private let intake: IntakeLog
-    /// Messages appended to the intake log but not yet in the database.
-    private(set) var unabsorbed: [NewMessage] = []
 
     private let insertMessage: SQLiteStatement
     private let insertReport: SQLiteStatement
 
     /// Opens the store in `directory`, creating it; refuses a second process; checks integrity;
-    /// migrates the schema; replays a leftover intake log.
+    /// migrates the schema.
     init(directory: String, durability: Durability) throws(OutboxError) {
         try StateDirectory.prepare(directory)
         self.directory = directory
@@ -68,12 +65,6 @@ final class OutboxStore {
         } catch {
             throw OutboxError(.storage, "\(databasePath): \(error)")
         }
-        intake = try IntakeLog(directory: directory, syncEachWrite: durability == .full)
-        let leftover = try intake.pendingRecords()
-        if !leftover.isEmpty {
-            try insert(leftover, at: Date().timeIntervalSince1970)
-        }
-        try intake.clearAfterReplay()
     }
 
     private static func migrate(_ database: SQLiteDatabase) throws(OutboxError) {
@@ -98,24 +89,10 @@ final class OutboxStore {
         }
     }
 
-    // MARK: Intake
+    // MARK: Messages
 
-    /// Makes one message durable (intake log) and remembers it for the next absorb.
-    func accept(_ message: NewMessage) throws(OutboxError) {
-        try intake.append(message)
-        unabsorbed.append(message)
-    }
-
-    /// Moves accepted messages from the intake log into the database in one transaction.
-    func absorb(now: Double) throws(OutboxError) {
-        guard !unabsorbed.isEmpty else { return }
-        try intake.beginAbsorb()
-        try insert(unabsorbed, at: now)
-        intake.finishAbsorb()
-        unabsorbed.removeAll(keepingCapacity: true)
-    }
-
-    private func insert(_ messages: [NewMessage], at now: Double) throws(OutboxError) {
+    /// Inserts new messages as pending in one transaction (a customFmsId already present is skipped).
+    func insert(_ messages: [NewMessage], at now: Double) throws(OutboxError) {
         do {
             try database.transaction { () throws(SQLiteError) in
                 for message in messages {
@@ -304,7 +281,7 @@ final class OutboxStore {
             let oldest = try database.prepare("SELECT MIN(created_at) FROM messages WHERE state = 'pending'")
             var age: Double?
             if try oldest.step(), !oldest.isNull(0) { age = now - oldest.double(0) }
-            return OutboxCounts(pending: (counts["pending"] ?? 0) + unabsorbed.count, sent: counts["sent"] ?? 0,
+            return OutboxCounts(pending: counts["pending"] ?? 0, sent: counts["sent"] ?? 0,
                                 dead: counts["dead"] ?? 0, reports: reports, undispatchedReports: undispatched,
                                 oldestPendingAge: age)
         } catch {
