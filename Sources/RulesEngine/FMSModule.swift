@@ -44,7 +44,77 @@ public enum FMSModule {
             "error": { call throws(LuaBindingError) in try log(call, level: "error", context) },
         ])
         state.setField("version", of: "fms", to: .text(version))
+        // The chunk is a constant that compiles and runs in a few instructions: it cannot fail.
+        _ = try? state.run(budgetGuard, chunkName: "=fms")
+        _ = try? state.run(coroutineGuard, chunkName: "=fms")
+        if context.mode == .check { _ = try? state.run(checkOutput, chunkName: "=fms") }
     }
+
+    /// Lets gateway calls wait inside coroutines the script made itself. A binding's wait yields
+    /// its coroutine; without this, that yield would return to the script's own
+    /// `coroutine.resume` instead of the host, and the call would silently never happen. Here
+    /// `resume` (and `wrap`) pass such a wait on to the host and hand the answer back; yields made
+    /// with `coroutine.yield` return to the script as usual.
+    static let coroutineGuard = """
+        local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+        local pack, unpack, error, type = table.pack, table.unpack, error, type
+        local userYield = false
+        coroutine.yield = function(...) userYield = true return yield(...) end
+        local function resumed(co, r)
+          while r[1] and not userYield and status(co) == "suspended" do r = pack(resume(co, yield())) end
+          userYield = false
+          return r
+        end
+        coroutine.resume = function(co, ...)
+          if type(co) ~= "thread" then error("bad argument #1 to 'resume' (coroutine expected)", 2) end
+          userYield = false
+          local r = resumed(co, pack(resume(co, ...)))
+          return unpack(r, 1, r.n)
+        end
+        coroutine.wrap = function(f)
+          if type(f) ~= "function" then error("bad argument #1 to 'wrap' (function expected)", 2) end
+          local co = create(f)
+          return function(...)
+            userYield = false
+            local r = resumed(co, pack(resume(co, ...)))
+            if r[1] then return unpack(r, 2, r.n) end
+            if status(co) == "dead" then coroutine.close(co) end
+            error(r[2], 2)
+          end
+        end
+        """
+
+    /// In check mode, `print` and `io.write` go to stderr: stdout is `fms check`'s report (JSON with `--json`).
+    static let checkOutput = """
+        local stderr, select, tostring, concat = io.stderr, select, tostring, table.concat
+        io.output(stderr)
+        _G.print = function(...)
+          local parts = {}
+          for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+          stderr:write(concat(parts, "\\t"), "\\n")
+        end
+        """
+
+    /// Makes `pcall` and `xpcall` pass "instruction budget exceeded" on instead of catching it:
+    /// otherwise a runaway loop inside `pcall` is stopped, caught, and entered again, forever.
+    static let budgetGuard = """
+        local pcall, xpcall, error, type = pcall, xpcall, error, type
+        local suffix = "instruction budget exceeded"
+        local function exceeded(e) return type(e) == "string" and e:sub(-#suffix) == suffix end
+        local function pass(ok, ...)
+          if not ok and exceeded((...)) then error((...), 0) end
+          return ok, ...
+        end
+        _G.pcall = function(f, ...) return pass(pcall(f, ...)) end
+        _G.xpcall = function(f, handler, ...)
+          if type(handler) ~= "function" then
+            error("bad argument #2 to 'xpcall' (function expected, got " .. type(handler) .. ")", 2)
+          end
+          local hit
+          local function pass2(...) if hit then error(hit, 0) end return ... end
+          return pass2(xpcall(f, function(e) if exceeded(e) then hit = e end return handler(e) end, ...))
+        end
+        """
 
     private static func log(_ call: LuaCall, level: String, _ context: FMSModuleContext) throws(LuaBindingError) -> LuaCallResult {
         var parts: [String] = []
