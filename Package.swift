@@ -24,7 +24,7 @@ let package = Package(
         // The only Swift that touches CSQLite: durable sending (intake log, store, sender), report journal, rule state.
         .target(name: "Outbox", dependencies: ["CSQLite", "FMSClient", "FMSProtocol"]),
         // The `fms` Lua module, rule registrations, scripts and rule checking.
-        .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol"]),
+        .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol", "Outbox"]),
         // The async HTTP client of the six endpoints.
         .target(name: "FMSClient", dependencies: ["FMSProtocol"]),
         // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.

@@ -2,6 +2,7 @@ import Foundation
 import FMSClient
 import FMSProtocol
 import LuaKit
+import Outbox
 import RulesEngine
 
 /// `fms run` (a Lua script, once) and `fms check` (validate rule files).
@@ -20,7 +21,9 @@ enum LuaCommands {
             + "the gateway refused; 66 for a missing script; 70 for a script error; 75 on --timeout; otherwise the\n"
             + "status of the first failed send (see fms(1)). Registration functions (fms.every…) need 'fms watch'.",
         options: [.value("e", "CHUNK", "run CHUNK instead of a script file"),
-                  .value("timeout", "SECONDS", "stop the whole run after this long (exit 75)")]
+                  .value("timeout", "SECONDS", "stop the whole run after this long (exit 75)"),
+                  .flag("direct", "send straight to the gateway, without the outbox (nothing is kept if a send fails)")]
+            + OutboxCommands.stateOptions + [OutboxCommands.durabilityOption]
             + limitOptions + AccountSettings.options.filter { $0.name != "timeout" }
             + [.value("http-timeout", "SECONDS", "seconds to wait for each HTTP exchange (default 30)")],
         optionsEndAtFirstPositional: true
@@ -54,11 +57,20 @@ enum LuaCommands {
             Watchdog.exit(after: seconds, message: "run: timed out after \(text)s", status: .temporaryFailure)
         }
         let backend = LazyClient(arguments: arguments, environment: context.environment)
-        let moduleContext = FMSModuleContext(mode: .run, backend: backend, log: { line in
+        var outbox: Outbox?
+        if !arguments.has("direct") {
+            outbox = try OutboxCommands.open(arguments, context, client: backend.configuredClient, lockWait: 30)
+            await outbox?.start()
+        }
+        let moduleContext = FMSModuleContext(mode: .run, backend: backend, outbox: outbox, rule: scriptName, log: { line in
             Output.diagnostic("\(line.level): \(line.position): \(line.message)")
         })
         let outcome = await ScriptRunner.run(source: source, chunkName: chunkName, scriptName: scriptName,
                                              arguments: scriptArguments, context: moduleContext, limits: limits)
+        if let outbox {
+            try await settleQueued(moduleContext.queuedIds, outbox: outbox, backend: backend,
+                                   scriptFailed: { if case .failure = outcome.result { return true } else { return false } }())
+        }
         let failures = outcome.tally.failures
         switch outcome.result {
         case .failure(let error):
@@ -74,6 +86,48 @@ enum LuaCommands {
             if let first = failures.first {
                 throw CommandError("run: the script ended, but \(failures.count) send(s) failed; first: \(first)",
                                    exitCode: CommandError.exitCode(for: first))
+            }
+        }
+    }
+
+    /// After the script: waits until the messages it queued are sent or dead, then stops the sender.
+    ///
+    /// Throws when some died (their vendor code's status) or are still pending (75: they stay
+    /// queued), so the exit status says which.
+    static func settleQueued(_ ids: [String], outbox: Outbox, backend: LazyClient, scriptFailed: Bool) async throws(CommandError) {
+        guard !ids.isEmpty else {
+            await outbox.stop(timeout: 1)
+            return
+        }
+        guard backend.configuredClient != nil else {
+            await outbox.stop(timeout: 1)
+            throw CommandError("run: \(ids.count) message(s) are queued in \(outbox.configuration.directory), but no gateway is "
+                               + "configured to send them (\(backend.configurationProblem ?? "?"))", exitCode: .configuration)
+        }
+        let states: [String: MessageState]
+        do {
+            states = try await outbox.wait(for: ids, timeout: 300)
+        } catch {
+            await outbox.stop(timeout: 1)
+            throw CommandError(error)
+        }
+        await outbox.stop(timeout: 5)
+        let dead = ids.filter { states[$0] == .dead }
+        let pending = ids.filter { states[$0] == .pending }
+        if let first = dead.first {
+            let stored = try? await outbox.find(first)
+            let error = OutboxBindings.failure(of: stored)
+            let message = "run: \(dead.count) of \(ids.count) queued message(s) could not be sent and are dead letters "
+                + "(see 'fms outbox list --state dead'); first: \(stored?.lastError ?? "?")"
+            if scriptFailed { Output.diagnostic(message) } else {
+                throw CommandError(message, exitCode: CommandError.exitCode(for: error))
+            }
+        }
+        if !pending.isEmpty {
+            let message = "run: \(pending.count) of \(ids.count) queued message(s) are still pending; they stay in the outbox "
+                + "(\(outbox.configuration.directory)) and 'fms outbox drain' sends them"
+            if scriptFailed { Output.diagnostic(message) } else {
+                throw CommandError(message, exitCode: .temporaryFailure)
             }
         }
     }
@@ -150,6 +204,15 @@ enum LuaCommands {
 /// A client made on first use, so scripts that never call the gateway need no settings.
 final class LazyClient: GatewayBackend {
     private let client: Result<FMSClient, FMSClientError>
+
+    /// The client, if the settings allow one.
+    var configuredClient: FMSClient? { try? client.get() }
+
+    /// Why there is no client, if there is none.
+    var configurationProblem: String? {
+        if case .failure(let error) = client { return error.description }
+        return nil
+    }
 
     init(arguments: ParsedArguments, environment: [String: String]) {
         var settings = arguments

@@ -16,9 +16,11 @@ enum OutboxCommands {
                                                    "normal (survives a killed process, default) or full (survives power loss)")
 
     /// Opens the outbox named by `--state-dir`/the environment, with `client` when sending.
-    static func open(_ arguments: ParsedArguments, _ context: CommandContext, client: FMSClient? = nil) throws(CommandError) -> Outbox {
+    static func open(_ arguments: ParsedArguments, _ context: CommandContext, client: FMSClient? = nil,
+                     lockWait: Double = 5) throws(CommandError) -> Outbox {
         var configuration = Outbox.Configuration(directory: arguments.value("state-dir")
                                                  ?? StateDirectory.resolve(environment: context.environment))
+        configuration.lockWait = lockWait
         if let text = arguments.value("durability") {
             guard let durability = Durability(rawValue: text) else { throw .usage("--durability '\(text)': use normal or full") }
             configuration.durability = durability

@@ -22,14 +22,15 @@ final class IntakeLog {
         absorbingPath = directory + "/intake.absorbing.log"
         self.syncEachWrite = syncEachWrite
         descriptor = try IntakeLog.open(path)
+        try syncDirectoryIfNeeded()
     }
 
     deinit {
         close(descriptor)
     }
 
-    private static func open(_ path: String) throws(OutboxError) -> Int32 {
-        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+    private static func open(_ path: String, truncate: Bool = false) throws(OutboxError) -> Int32 {
+        let descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : 0), 0o600)
         guard descriptor >= 0 else {
             throw OutboxError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))")
         }
@@ -44,29 +45,75 @@ final class IntakeLog {
         IntakeLog.appendUInt32(UInt32(payload.count), to: &record)
         IntakeLog.appendUInt32(IntakeLog.checksum(payload), to: &record)
         record.append(contentsOf: payload)
-        var offset = 0
-        while offset < record.count {
-            let written = record.withUnsafeBytes { write(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset) }
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw OutboxError(.storage, "cannot append to \(path): \(String(cString: strerror(errno)))")
-            }
-            offset += written
-        }
+        try IntakeLog.writeAll(record, to: descriptor, path: path)
         if syncEachWrite, fdatasync(descriptor) != 0 {
             throw OutboxError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
         }
     }
 
+    /// Writes all of `bytes` (appending). If only part could be written (disk full), the part
+    /// is cut off again: a torn record in the middle would hide every later record from replay.
+    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(OutboxError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                let reason = String(cString: strerror(errno))
+                var info = stat()
+                if offset > 0, fstat(descriptor, &info) == 0 { _ = ftruncate(descriptor, info.st_size - off_t(offset)) }
+                throw OutboxError(.storage, "cannot append to \(path): \(reason)")
+            }
+            offset += written
+        }
+    }
+
     /// Starts an absorb: the current log becomes `intake.absorbing.log` and a new log opens.
     /// Call `finishAbsorb` once its records are committed to the database.
+    ///
+    /// If the absorbing log is still there (the last commit failed), the current log's records
+    /// are appended to it instead: renaming over it would drop records not yet in the database.
     func beginAbsorb() throws(OutboxError) {
-        guard rename(path, absorbingPath) == 0 else {
-            throw OutboxError(.storage, "cannot rotate \(path): \(String(cString: strerror(errno)))")
+        if access(absorbingPath, F_OK) == 0 {
+            try appendCurrentLogToAbsorbing()
+        } else {
+            guard rename(path, absorbingPath) == 0 else {
+                throw OutboxError(.storage, "cannot rotate \(path): \(String(cString: strerror(errno)))")
+            }
         }
-        let fresh = try IntakeLog.open(path)
+        let fresh = try IntakeLog.open(path, truncate: true)
         close(descriptor)
         descriptor = fresh
+        try syncDirectoryIfNeeded()
+    }
+
+    /// Copies the current log's records behind those of the absorbing log (a crash before the
+    /// current log is truncated leaves them in both, which the idempotent replay absorbs).
+    private func appendCurrentLogToAbsorbing() throws(OutboxError) {
+        let bytes = FileManager.default.contents(atPath: path).map { [UInt8]($0) } ?? []
+        guard !bytes.isEmpty else { return }
+        let target = Glibc.open(absorbingPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard target >= 0 else {
+            throw OutboxError(.storage, "cannot open \(absorbingPath): \(String(cString: strerror(errno)))")
+        }
+        defer { close(target) }
+        try IntakeLog.writeAll(bytes, to: target, path: absorbingPath)
+        if syncEachWrite, fdatasync(target) != 0 {
+            throw OutboxError(.storage, "cannot sync \(absorbingPath): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// With `syncEachWrite`, makes a new log's directory entry durable too (fdatasync alone
+    /// does not persist the name of a freshly created file).
+    private func syncDirectoryIfNeeded() throws(OutboxError) {
+        guard syncEachWrite else { return }
+        let directory = (path as NSString).deletingLastPathComponent
+        let handle = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard handle >= 0 else { return }
+        defer { close(handle) }
+        guard fsync(handle) == 0 else {
+            throw OutboxError(.storage, "cannot sync \(directory): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Deletes the absorbed log.

@@ -34,13 +34,15 @@ public actor Outbox {
         public var maxAge = 86_400.0
         /// Days sent messages and handled reports are kept.
         public var retentionDays = 30.0
+        /// Seconds to wait for another process to release the state directory before giving up.
+        public var lockWait = 0.0
 
         /// Creates a configuration for `directory`.
         public init(directory: String) { self.directory = directory }
     }
 
     /// The configuration.
-    public let configuration: Configuration
+    public nonisolated let configuration: Configuration
     let store: OutboxStore
     private let intake: IntakeQueue
     private let wakeRequested = Mutex(false)
@@ -60,7 +62,8 @@ public actor Outbox {
         self.configuration = configuration
         self.client = client
         self.clock = clock
-        store = try OutboxStore(directory: configuration.directory, durability: configuration.durability)
+        store = try OutboxStore(directory: configuration.directory, durability: configuration.durability,
+                                lockWait: configuration.lockWait)
         // Replay what a crash left in the intake log, then start a fresh one.
         let log = try IntakeLog(directory: configuration.directory, syncEachWrite: configuration.durability == .full)
         let leftover = try log.pendingRecords()
@@ -305,7 +308,9 @@ public actor Outbox {
         guard !failureObservers.isEmpty else { return }
         let set = Set(ids)
         for var message in batch where set.contains(message.id) {
+            // As stored: `markDead` counted this attempt.
             message.state = .dead
+            message.attempts += 1
             message.lastError = error
             message.lastCode = code
             for observer in failureObservers { observer(message) }

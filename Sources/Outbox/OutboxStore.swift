@@ -23,11 +23,11 @@ final class OutboxStore {
 
     /// Opens the store in `directory`, creating it; refuses a second process; checks integrity;
     /// migrates the schema.
-    init(directory: String, durability: Durability) throws(OutboxError) {
+    init(directory: String, durability: Durability, lockWait: Double = 0) throws(OutboxError) {
         try StateDirectory.prepare(directory)
         self.directory = directory
         databasePath = directory + "/outbox.db"
-        lock = try StateLock(directory: directory)
+        lock = try StateLock(directory: directory, wait: lockWait)
         do {
             if !FileManager.default.fileExists(atPath: databasePath) {
                 // Create the file ourselves so it is 0600 from the first byte; SQLite gives its

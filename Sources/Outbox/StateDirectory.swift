@@ -37,12 +37,17 @@ public enum StateDirectory {
 final class StateLock {
     private let descriptor: Int32
 
-    /// Takes the lock or explains who holds it.
-    init(directory: String) throws(OutboxError) {
+    /// Takes the lock, waiting up to `wait` seconds for another process to let go, or explains who holds it.
+    init(directory: String, wait: Double = 0) throws(OutboxError) {
         let path = directory + "/lock"
         let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw OutboxError(.storage, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        let deadline = Date().timeIntervalSince1970 + wait
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0, errno == EWOULDBLOCK || errno == EINTR,
+              Date().timeIntervalSince1970 < deadline {
+            usleep(50_000)
         }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             var buffer = [UInt8](repeating: 0, count: 32)

@@ -1,6 +1,7 @@
 import Foundation
 import FMSClient
 import FMSProtocol
+import Outbox
 import Synchronization
 
 /// How the `fms` module behaves: running a script, or checking rule files.
@@ -53,14 +54,27 @@ public final class FMSModuleContext: Sendable {
     private let clock: @Sendable () -> Double
 
     /// Creates a context.
-    public init(mode: FMSModuleMode, backend: any GatewayBackend,
+    public init(mode: FMSModuleMode, backend: any GatewayBackend, outbox: Outbox? = nil, rule: String? = nil,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 log: @escaping @Sendable (LuaLogLine) -> Void) {
         self.mode = mode
         self.backend = backend
+        self.outbox = outbox
+        self.rule = rule
         self.clock = clock
         self.logSink = log
     }
+
+    /// Where sends go when durable: `fms.send` enqueues and returns; nil sends directly.
+    public let outbox: Outbox?
+    /// The rule (file) name recorded with each queued message.
+    public let rule: String?
+    private let queued = Mutex<[String]>([])
+
+    /// The customFmsIds this context put in the outbox, in order.
+    public var queuedIds: [String] { queued.withLock { $0 } }
+
+    func noteQueued(_ ids: [String]) { queued.withLock { $0.append(contentsOf: ids) } }
 
     /// The settings made with `fms.config`.
     public var configuration: RuleConfiguration { configurationStore.withLock { $0 } }

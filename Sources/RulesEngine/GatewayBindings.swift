@@ -14,6 +14,7 @@ enum GatewayBindings {
             }
         }
         let limit = max
+        if let outbox = context.outbox { return OutboxBindings.reports(max: limit, outbox: outbox, context: context) }
         return FMSModule.suspend("fms.reports", context) { () throws(FMSClientError) -> [LuaValue] in
             let reports = try await context.backend.fetchReports(max: limit)
             return [.table(LuaTable(sequence: reports.map(table)))]

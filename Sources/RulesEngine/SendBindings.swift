@@ -1,6 +1,7 @@
 import FMSClient
 import FMSProtocol
 import LuaKit
+import Outbox
 
 /// `fms.send{…}` and `fms.batch{…}`: argument checks, cooldowns, then the backend.
 enum SendBindings {
@@ -21,6 +22,12 @@ enum SendBindings {
                 let left = Int(remaining.rounded(.up))
                 return .values([.nil, .text("suppressed: key '\(key)' is cooling down for \(left)s more")])
             }
+        }
+        if let outbox = context.outbox {
+            let message = NewMessage(customId: id ?? Outbox.generateId(), template: template, mobile: mobile,
+                                     variables: variables, rule: context.rule, key: key)
+            return try OutboxBindings.enqueue([message], outbox: outbox, wait: try options.optionalBoolean("wait") ?? false,
+                                              single: true, context: context)
         }
         return FMSModule.suspend("fms.send", context) { () throws(FMSClientError) -> [LuaValue] in
             let sent = try await context.backend.send(mobile: mobile, templateId: template, variables: variables, customFmsId: id)
@@ -57,6 +64,13 @@ enum SendBindings {
             let idValue = message["id"]
             let id = try checkedId(idValue.stringValue ?? numberText(idValue), field: "\(place).id", options)
             entries.append(BatchEntry(mobile: mobile, customFmsId: id, content: variables))
+        }
+        if let outbox = context.outbox {
+            let messages = entries.map { entry in
+                NewMessage(customId: entry.customFmsId ?? Outbox.generateId(), template: template, mobile: entry.mobile,
+                           variables: entry.content, rule: context.rule)
+            }
+            return try OutboxBindings.enqueue(messages, outbox: outbox, wait: false, single: false, context: context)
         }
         let messages = entries
         return FMSModule.suspend("fms.batch", context) { () throws(FMSClientError) -> [LuaValue] in
