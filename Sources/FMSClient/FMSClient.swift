@@ -13,10 +13,19 @@ public final class FMSClient: Sendable {
     private let transport: any HTTPTransport
 
     /// Creates a client over `transport` (the network by default).
+    ///
+    /// The default is `SocketHTTPTransport` for `http://` gateways (the vendor's is plain
+    /// `http://ip:port`) and `URLSessionTransport` only for `https://`: on Linux,
+    /// FoundationNetworking busy-polls while it waits (`strace -f -c fms balance` against a
+    /// gateway answering after 1 s: ~1,700 futex/epoll_wait/read/write wake-ups a second and
+    /// ~1.3 s of system CPU per 2 s wait), which an idle watcher cannot afford; the socket
+    /// transport waits in one `poll` and is the lean path the throughput goals need.
     public init(configuration: FMSClientConfiguration, transport: (any HTTPTransport)? = nil) throws(FMSClientError) {
         try configuration.validate()
         self.configuration = configuration
-        self.transport = transport ?? URLSessionTransport(maxConnections: max(4, configuration.maxConcurrentRequests * 2))
+        let connections = max(4, configuration.maxConcurrentRequests * 2)
+        self.transport = transport ?? (configuration.baseURL.scheme?.lowercased() == "http"
+            ? SocketHTTPTransport(maxConnections: connections) : URLSessionTransport(maxConnections: connections))
     }
 
     // MARK: Endpoints

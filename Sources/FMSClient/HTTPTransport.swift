@@ -55,13 +55,18 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
-/// Something that can POST bytes and return the answer: the network, or a gateway in memory.
+/// Something that can POST bytes and return the answer: the network (`SocketHTTPTransport`
+/// for `http://`, `URLSessionTransport` for `https://`), or a gateway in memory.
 public protocol HTTPTransport: Sendable {
     /// Performs one POST.
     func post(_ request: TransportRequest) async throws(TransportError) -> TransportResponse
 }
 
 /// The real network through one `URLSession` (keep-alive, bounded connections per host).
+///
+/// `FMSClient` uses it only for `https://` gateways: for `http://` it defaults to
+/// `SocketHTTPTransport`, because FoundationNetworking on Linux busy-polls while a request
+/// waits (thousands of wake-ups a second), which an idle watcher cannot afford.
 public final class URLSessionTransport: HTTPTransport {
     private let session: URLSession
 
