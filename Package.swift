@@ -43,5 +43,6 @@ let package = Package(
         .testTarget(name: "FMSClientTests", dependencies: ["FMSClient", "FMSSimulator", "FMSProtocol"]),
         .testTarget(name: "FMSSimulatorTests", dependencies: ["FMSSimulator", "FMSProtocol"]),
         .testTarget(name: "FMSCommandTests", dependencies: ["FMSCommand", "FMSProtocol"]),
+        .testTarget(name: "OutboxTests", dependencies: ["Outbox", "FMSClient", "FMSSimulator", "FMSProtocol"]),
     ]
 )

@@ -22,7 +22,8 @@ enum LuaCommands {
             + "status of the first failed send (see fms(1)). Registration functions (fms.every…) need 'fms watch'.",
         options: [.value("e", "CHUNK", "run CHUNK instead of a script file"),
                   .value("timeout", "SECONDS", "stop the whole run after this long (exit 75)"),
-                  .flag("direct", "send straight to the gateway, without the outbox (nothing is kept if a send fails)")]
+                  .flag("direct", "send straight to the gateway, without the outbox (nothing is kept if a send fails)"),
+                  .value("wait", "SECONDS", "how long to wait at the end for queued messages to be sent (default 60)")]
             + OutboxCommands.stateOptions + [OutboxCommands.durabilityOption]
             + limitOptions + AccountSettings.options.filter { $0.name != "timeout" }
             + [.value("http-timeout", "SECONDS", "seconds to wait for each HTTP exchange (default 30)")],
@@ -68,7 +69,14 @@ enum LuaCommands {
         let outcome = await ScriptRunner.run(source: source, chunkName: chunkName, scriptName: scriptName,
                                              arguments: scriptArguments, context: moduleContext, limits: limits)
         if let outbox {
-            try await settleQueued(moduleContext.queuedIds, outbox: outbox, backend: backend,
+            var wait = 60.0
+            if let text = arguments.value("wait") {
+                guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
+                    throw .usage("run: --wait '\(text)' is not a number of seconds")
+                }
+                wait = seconds
+            }
+            try await settleQueued(moduleContext.queuedIds, outbox: outbox, backend: backend, wait: wait,
                                    scriptFailed: { if case .failure = outcome.result { return true } else { return false } }())
         }
         let failures = outcome.tally.failures
@@ -94,7 +102,8 @@ enum LuaCommands {
     ///
     /// Throws when some died (their vendor code's status) or are still pending (75: they stay
     /// queued), so the exit status says which.
-    static func settleQueued(_ ids: [String], outbox: Outbox, backend: LazyClient, scriptFailed: Bool) async throws(CommandError) {
+    static func settleQueued(_ ids: [String], outbox: Outbox, backend: LazyClient, wait: Double,
+                             scriptFailed: Bool) async throws(CommandError) {
         guard !ids.isEmpty else {
             await outbox.stop(timeout: 1)
             return
@@ -106,7 +115,7 @@ enum LuaCommands {
         }
         let states: [String: MessageState]
         do {
-            states = try await outbox.wait(for: ids, timeout: 300)
+            states = try await outbox.wait(for: ids, timeout: wait)
         } catch {
             await outbox.stop(timeout: 1)
             throw CommandError(error)

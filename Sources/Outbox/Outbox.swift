@@ -55,6 +55,8 @@ public actor Outbox {
     private var wakePending = false
     private var random = SystemRandomNumberGenerator()
     private var failureObservers: [@Sendable (StoredMessage) -> Void] = []
+    /// While draining, the longest retry delay.
+    private var drainRetryCap: Double?
 
     /// Opens the outbox; `client` is needed to send and fetch reports (nil: inspect only).
     public init(configuration: Configuration, client: FMSClient?,
@@ -127,7 +129,14 @@ public actor Outbox {
     }
 
     /// Runs the sender until nothing is pending (or `timeout`); returns the counts left.
-    public func drain(timeout: Double) async throws(OutboxError) -> OutboxCounts {
+    ///
+    /// Everything pending is tried at once, and retries wait at most `retryCap` seconds, so a
+    /// drain bounded by `timeout` is not spent waiting out long backoffs.
+    public func drain(timeout: Double, retryCap: Double = 2) async throws(OutboxError) -> OutboxCounts {
+        try absorb()
+        try store.makePendingDue(now: clock())
+        drainRetryCap = retryCap
+        defer { drainRetryCap = nil }
         start()
         let deadline = clock() + timeout
         while true {
@@ -174,7 +183,8 @@ public actor Outbox {
         }
         let timer: Task<Void, Never>? = seconds.map { seconds in
             Task { [weak self] in
-                try? await Task.sleep(nanoseconds: UInt64(max(0.001, seconds) * 1_000_000_000))
+                // A cancelled timer (the sleep ended otherwise) must not wake a later sleep.
+                guard (try? await Task.sleep(nanoseconds: UInt64(max(0.001, seconds) * 1_000_000_000))) != nil else { return }
                 await self?.wake()
             }
         }
@@ -286,7 +296,8 @@ public actor Outbox {
                     expired.append(message.id)
                 } else {
                     let exponent = Double(min(message.attempts, 30))
-                    let base = min(configuration.retryMax, configuration.retryBase * pow(2, exponent))
+                    let ceiling = min(configuration.retryMax, drainRetryCap ?? .infinity)
+                    let base = min(ceiling, configuration.retryBase * pow(2, exponent))
                     next[message.id] = now + base * Double.random(in: 0.5...1.5, using: &random)
                 }
             }

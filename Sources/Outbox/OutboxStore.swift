@@ -159,6 +159,14 @@ final class OutboxStore {
         }
     }
 
+    /// Makes every pending message due at `now` (a drain tries everything at once).
+    func makePendingDue(now: Double) throws(OutboxError) {
+        try update { () throws(SQLiteError) in
+            let statement = try database.prepare("UPDATE messages SET next_attempt_at = ?1 WHERE state = 'pending' AND next_attempt_at > ?1")
+            try statement.run([.real(now)])
+        }
+    }
+
     /// Records accepted messages with their fmsIds.
     func markSent(_ sent: [(id: Int64, fmsId: String)], at now: Double) throws(OutboxError) {
         try update { () throws(SQLiteError) in

@@ -108,7 +108,13 @@ final class SQLiteStatement {
             case .null: status = sqlite3_bind_null(statement, index)
             case .integer(let number): status = sqlite3_bind_int64(statement, index, number)
             case .real(let number): status = sqlite3_bind_double(statement, index, number)
-            case .text(let text): status = sqlite3_bind_text(statement, index, text, -1, csqlite_transient())
+            case .text(let text):
+                // Bind by byte count, so text with NUL characters is kept whole.
+                let bytes = Array(text.utf8)
+                status = bytes.withUnsafeBytes { raw in
+                    sqlite3_bind_text(statement, index, raw.bindMemory(to: CChar.self).baseAddress, Int32(raw.count),
+                                      csqlite_transient())
+                }
             }
             guard status == SQLITE_OK else { throw database.error("bind", status) }
         }
@@ -152,7 +158,8 @@ final class SQLiteStatement {
         guard sqlite3_column_type(statement, index) != SQLITE_NULL, let pointer = sqlite3_column_text(statement, index) else {
             return nil
         }
-        return String(cString: pointer)
+        let count = Int(sqlite3_column_bytes(statement, index))
+        return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
     /// Whether column `index` is NULL.
     func isNull(_ index: Int32) -> Bool { sqlite3_column_type(statement, index) == SQLITE_NULL }

@@ -23,6 +23,14 @@ enum FMSBinary {
         return root.appendingPathComponent(".build/debug/fms").path
     }()
 
+    /// A new empty folder for one run's outbox, under a per-process root in the temp directory.
+    static func freshStateDirectory() -> String {
+        let root = NSTemporaryDirectory() + "fms-test-state-\(getpid())"
+        let path = root + "/" + UUID().uuidString
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
     /// PATH of the test process, the one variable passed on.
     static let searchPath = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
 }
@@ -112,6 +120,8 @@ func fms(_ arguments: [String], environment: [String: String] = [:], stdin: Data
     process.arguments = arguments
     var env = environment
     env["PATH"] = env["PATH"] ?? FMSBinary.searchPath
+    // Each run gets its own outbox unless the test shares one on purpose (FMS_STATE_DIR set).
+    if env["FMS_STATE_DIR"] == nil { env["FMS_STATE_DIR"] = FMSBinary.freshStateDirectory() }
     process.environment = env
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

@@ -39,7 +39,10 @@ struct LuaCommandTests {
         .deletingLastPathComponent()
 
     /// Writes `source` to `name` in a new script directory and runs `fms run OPTIONS PATH ARGS` against `sim`.
-    static func run(_ sim: SimulatorProcess, _ name: String, _ source: String, options: [String] = [],
+    ///
+    /// The bindings' own behaviour is tested on the direct path (`--direct`: answers come back at
+    /// once); `OutboxRunTests` covers the default, queued path.
+    static func run(_ sim: SimulatorProcess, _ name: String, _ source: String, options: [String] = ["--direct"],
                     arguments: [String] = [], sourceLocation: SourceLocation = #_sourceLocation) throws -> (path: String, result: RunResult) {
         let directory = try ScriptDirectory()
         let path = try directory.write(name, source)
@@ -313,7 +316,7 @@ struct LuaCommandTests {
     @Test("a runaway loop past --budget exits 70, even inside pcall")
     func runawayLoop() async throws {
         try await withSimulator { sim in
-            let (path, plain) = try Self.run(sim, "loop.lua", "local n = 0\nwhile true do n = n + 1 end\n", options: ["--budget", "10000"])
+            let (path, plain) = try Self.run(sim, "loop.lua", "local n = 0\nwhile true do n = n + 1 end\n", options: ["--direct", "--budget", "10000"])
             #expect(plain.status == 70, "\(plain)")
             #expect(plain.stderr.hasPrefix("fms: run: \(path):2: instruction budget exceeded"), "\(plain)")
             #expect(plain.stdout.isEmpty)
@@ -323,7 +326,7 @@ struct LuaCommandTests {
                   print(pcall(function() while true do end end))
                   print(xpcall(function() while true do end end, debug.traceback))
                 end
-                """, options: ["--budget", "10000"])
+                """, options: ["--direct", "--budget", "10000"])
             #expect(caught.status == 70, "pcall and xpcall pass the budget error on: \(caught)")
             #expect(caught.stderr.hasPrefix("fms: run: \(caughtPath):2: instruction budget exceeded"), "\(caught)")
             #expect(caught.stdout.isEmpty, "\(caught)")
@@ -334,7 +337,7 @@ struct LuaCommandTests {
     func memoryBomb() async throws {
         try await withSimulator { sim in
             let (_, result) = try Self.run(sim, "bomb.lua", "local t = {}\nfor i = 1, 1e8 do t[i] = ('x'):rep(100) .. i end\n",
-                                           options: ["--memory", "8"])
+                                           options: ["--direct", "--memory", "8"])
             #expect(result.status == 70, "\(result)")
             #expect(result.stderr.hasPrefix("fms: run: not enough memory"), "\(result)")
             #expect(result.stderr.contains("stack traceback:"), "\(result)")
@@ -387,7 +390,7 @@ struct LuaCommandTests {
     @Test("--timeout ends a script waiting on a slow gateway with exit 75")
     func timeoutWhileWaiting() async throws {
         try await withSimulator(["--latency", "5"]) { sim in
-            let (_, result) = try Self.run(sim, "slow.lua", "print('asking')\nprint(fms.balance())\n", options: ["--timeout", "1"])
+            let (_, result) = try Self.run(sim, "slow.lua", "print('asking')\nprint(fms.balance())\n", options: ["--direct", "--timeout", "1"])
             #expect(result.status == 75, "\(result)")
             #expect(result.stderr.contains("fms: run: timed out after 1s"), "\(result)")
             #expect(!result.stdout.contains("10000"), "\(result)")
