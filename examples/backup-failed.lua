@@ -65,6 +65,7 @@ local message, why = fms.send{
   mobile = mobile, template = template,
   vars = { host = hostname(), job = job, code = code },
   key = "backup:" .. job, cooldown = cooldown,
+  wait = true,  -- print the gateway's fmsId (the message is in the outbox either way)
 }
 if message then
   print(message.fmsId)

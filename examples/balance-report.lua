@@ -42,5 +42,6 @@ if not template or template == "" then template = fms.template.report(TEMPLATE_T
 local message = fms.send{
   mobile = mobile, template = template,
   vars = { balance = balance, threshold = threshold },
+  wait = true,  -- the report says what happened, so wait for the gateway's answer
 }
 print("sent to " .. message.mobile .. ": " .. message.fmsId)

@@ -26,14 +26,16 @@
 ---@field id? string|integer Your id for the message (customFmsId), at most 32 characters.
 ---@field key? string Names what the message is about, for `cooldown`.
 ---@field cooldown? fms.Duration With `key`: send nothing for the same key within this long.
----@field wait? boolean For the watcher: wait for the gateway's answer (today every send waits).
+---@field wait? boolean Wait until the gateway accepted the message (returns its fmsId) or it died (raises).
 ---@field urgent? boolean Reserved for the watcher; checked, otherwise ignored.
 
----A message the gateway accepted.
+---A message accepted by `fms.send`/`fms.batch`: queued in the outbox, or (with `wait = true`,
+---or under `fms run --direct`) accepted by the gateway.
 ---@class fms.Message
 ---@field mobile string The number, trimmed.
----@field fmsId string The gateway's id of the message; its delivery report carries it.
----@field customFmsId? string Your id, when one was given.
+---@field customFmsId string Your id, or the one generated for the message (it stays the same across retries).
+---@field queued? boolean True when the message is in the outbox and not yet known to be sent.
+---@field fmsId? string The gateway's id of the message, once the gateway accepted it.
 
 ---One message of `fms.batch`.
 ---@class fms.BatchMessage
@@ -60,6 +62,8 @@
 ---@field desc string The gateway's description of the state.
 ---@field submitTime string Beijing time, "yyyy-MM-dd HH:mm:ss".
 ---@field receiveTime string Beijing time, "yyyy-MM-dd HH:mm:ss".
+---@field rule? string The rule (script) that sent the message, from the outbox's records.
+---@field key? string The key the message was sent under, from the outbox's records.
 
 ---The carriers' review of a template.
 ---@class fms.TemplateStatus
@@ -115,7 +119,8 @@ function Handle:stop() end
 ---@field version string The module's version, such as "0.1.0".
 fms = {}
 
----Sends one message and waits for the gateway's answer.
+---Sends one message: stores it durably in the outbox and returns at once (the sender delivers it),
+---or with `wait = true` waits until the gateway accepted it. Under `fms run --direct` it is sent now.
 ---
 ---With `key` and `cooldown`, a repeat of the same key within the cooldown sends nothing and
 ---returns `nil, "suppressed: key 'K' is cooling down for Ns more"`.
@@ -125,13 +130,15 @@ fms = {}
 ---@return string? reason Why nothing was sent (a cooldown).
 function fms.send(options) end
 
----Sends many messages of one template (requests of at most 300) and waits for the gateway.
----Every message is checked first; a partial failure raises an error naming the messages not accepted.
+---Sends many messages of one template: every message is checked first, then all are stored in the
+---outbox (sent in requests of at most 300). Under `fms run --direct` they are sent now and a partial
+---failure raises an error naming the messages not accepted.
 ---@param options fms.BatchOptions
 ---@return fms.Message[] sent The messages, in the order given.
 function fms.batch(options) end
 
----Fetches delivery reports (each is handed out once by the gateway: keep them).
+---Fetches delivery reports (each is handed out once by the gateway); they are stored in the outbox's
+---journal before they are returned.
 ---@param options? fms.ReportsOptions
 ---@return fms.Report[] reports
 function fms.reports(options) end

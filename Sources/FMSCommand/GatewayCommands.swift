@@ -77,7 +77,7 @@ enum GatewayCommands {
         guard let template = arguments.value("template") else { throw .usage("send: --template is required") }
         let variables = try parseVariables(arguments.all("var"))
         if arguments.has("queue") {
-            try queue(mobile: mobile, template: template, variables: variables, arguments, context)
+            try await queue(mobile: mobile, template: template, variables: variables, arguments, context)
             return
         }
         let client = try client(arguments, context)
@@ -162,7 +162,7 @@ enum GatewayCommands {
 
     /// `fms send --queue`: checks the message, stores it in the outbox, prints its customFmsId.
     static func queue(mobile: String, template: String, variables: TemplateVariables, _ arguments: ParsedArguments,
-                      _ context: CommandContext) throws(CommandError) {
+                      _ context: CommandContext) async throws(CommandError) {
         let trimmedMobile = mobile.trimmingSpaces()
         guard ProtocolText.isValidMobile(trimmedMobile) else {
             throw CommandError("send: invalid mobile '\(mobile)': not a mainland mobile number (11 digits starting with 1)",
@@ -176,7 +176,11 @@ enum GatewayCommands {
             throw CommandError("send: --id '\(id)' is longer than \(ProtocolText.maximumCustomFmsIdLength) characters", exitCode: .dataError)
         }
         let outbox = try OutboxCommands.open(arguments, context)
-        do {
+        do throws(OutboxError) {
+            if let existing = try await outbox.find(id), existing.message.customId == id {
+                throw OutboxError(.invalid, "customFmsId '\(id)' already names a message in the outbox (\(existing.state.rawValue)); "
+                                  + "give each message its own --id")
+            }
             try outbox.enqueue(NewMessage(customId: id, template: templateId, mobile: trimmedMobile, variables: variables))
         } catch {
             throw CommandError(error)

@@ -17,9 +17,12 @@ enum LuaCommands {
         usage: "run [options] SCRIPT.lua [ARGS...]\n       fms run [options] -e CHUNK [ARGS...]",
         details: "The script runs as a coroutine with arg[0] = SCRIPT, arg[1..] = ARGS (also as ...). fms.send,\n"
             + "fms.batch, fms.reports, fms.balance and fms.template.* wait for the gateway; see fms-lua(7).\n"
-            + "Exit status: 0 when the script ends and every send succeeded; 65 for a syntax error or a message\n"
-            + "the gateway refused; 66 for a missing script; 70 for a script error; 75 on --timeout; otherwise the\n"
-            + "status of the first failed send (see fms(1)). Registration functions (fms.every…) need 'fms watch'.",
+            + "Sends go through the outbox (see fms-outbox(7)) unless --direct; at the end fms run waits up to\n"
+            + "--wait seconds for its queued messages.\n"
+            + "Exit status: 0 when the script ends and every message was sent; 65 for a syntax error or a message\n"
+            + "the gateway refused (a dead letter); 66 for a missing script; 70 for a script error; 75 on --timeout or\n"
+            + "when queued messages are still pending at the end (they stay queued); otherwise the status of the\n"
+            + "first failed send (see fms(1)). Registration functions (fms.every…) need 'fms watch'.",
         options: [.value("e", "CHUNK", "run CHUNK instead of a script file"),
                   .value("timeout", "SECONDS", "stop the whole run after this long (exit 75)"),
                   .flag("direct", "send straight to the gateway, without the outbox (nothing is kept if a send fails)"),
@@ -57,25 +60,26 @@ enum LuaCommands {
             }
             Watchdog.exit(after: seconds, message: "run: timed out after \(text)s", status: .temporaryFailure)
         }
-        let backend = LazyClient(arguments: arguments, environment: context.environment)
-        var outbox: Outbox?
-        if !arguments.has("direct") {
-            outbox = try OutboxCommands.open(arguments, context, client: backend.configuredClient, lockWait: 30)
-            await outbox?.start()
+        var wait = 60.0
+        if let text = arguments.value("wait") {
+            guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
+                throw .usage("run: --wait '\(text)' is not a number of seconds")
+            }
+            wait = seconds
         }
-        let moduleContext = FMSModuleContext(mode: .run, backend: backend, outbox: outbox, rule: scriptName, log: { line in
+        let backend = LazyClient(arguments: arguments, environment: context.environment)
+        var handle: OutboxHandle?
+        if !arguments.has("direct") {
+            let configuration = try OutboxCommands.configuration(arguments, context, lockWait: 30)
+            let client = backend.configuredClient
+            handle = OutboxHandle { () throws(OutboxError) in try Outbox(configuration: configuration, client: client) }
+        }
+        let moduleContext = FMSModuleContext(mode: .run, backend: backend, outbox: handle, rule: scriptName, log: { line in
             Output.diagnostic("\(line.level): \(line.position): \(line.message)")
         })
         let outcome = await ScriptRunner.run(source: source, chunkName: chunkName, scriptName: scriptName,
                                              arguments: scriptArguments, context: moduleContext, limits: limits)
-        if let outbox {
-            var wait = 60.0
-            if let text = arguments.value("wait") {
-                guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
-                    throw .usage("run: --wait '\(text)' is not a number of seconds")
-                }
-                wait = seconds
-            }
+        if let outbox = handle?.openedOutbox {
             try await settleQueued(moduleContext.queuedIds, outbox: outbox, backend: backend, wait: wait,
                                    scriptFailed: { if case .failure = outcome.result { return true } else { return false } }())
         }

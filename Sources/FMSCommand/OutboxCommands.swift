@@ -8,16 +8,16 @@ enum OutboxCommands {
     static let all: [Command] = [stats, list, show, retry, purge, drain]
 
     static let stateOptions: [OptionSpec] = [
-        .value("state-dir", "DIR", "the outbox's folder (default: $FMS_STATE_DIR, else /var/lib/fms for root, "
-               + "else ~/.local/state/fms)"),
+        .value("state-dir", "DIR", "the outbox's folder (default: $FMS_STATE_DIR, else $STATE_DIRECTORY, else "
+               + "/var/lib/fms for root, else $XDG_STATE_HOME/fms or ~/.local/state/fms)"),
     ]
 
     static let durabilityOption = OptionSpec.value("durability", "LEVEL",
                                                    "normal (survives a killed process, default) or full (survives power loss)")
 
-    /// Opens the outbox named by `--state-dir`/the environment, with `client` when sending.
-    static func open(_ arguments: ParsedArguments, _ context: CommandContext, client: FMSClient? = nil,
-                     lockWait: Double = 5) throws(CommandError) -> Outbox {
+    /// The outbox settings from `--state-dir`, `--durability` and the environment.
+    static func configuration(_ arguments: ParsedArguments, _ context: CommandContext,
+                              lockWait: Double = 5) throws(CommandError) -> Outbox.Configuration {
         var configuration = Outbox.Configuration(directory: arguments.value("state-dir")
                                                  ?? StateDirectory.resolve(environment: context.environment))
         configuration.lockWait = lockWait
@@ -25,6 +25,13 @@ enum OutboxCommands {
             guard let durability = Durability(rawValue: text) else { throw .usage("--durability '\(text)': use normal or full") }
             configuration.durability = durability
         }
+        return configuration
+    }
+
+    /// Opens the outbox named by `--state-dir`/the environment, with `client` when sending.
+    static func open(_ arguments: ParsedArguments, _ context: CommandContext, client: FMSClient? = nil,
+                     lockWait: Double = 5) throws(CommandError) -> Outbox {
+        let configuration = try configuration(arguments, context, lockWait: lockWait)
         do {
             return try Outbox(configuration: configuration, client: client)
         } catch {
@@ -115,13 +122,22 @@ enum OutboxCommands {
 
     static let retry = Command(
         words: ["outbox", "retry"], summary: "Put dead (or pending) messages back in the queue, due now.",
-        usage: "outbox retry [options] ID...", details: "IDs are outbox ids or customFmsIds. Sent messages are left alone.",
-        options: stateOptions
+        usage: "outbox retry [options] ID...\n       fms outbox retry [options] --all-dead",
+        details: "IDs are outbox ids or customFmsIds. Sent messages are left alone.",
+        options: [.flag("all-dead", "every dead letter (after fixing what killed them, say a wrong key)")] + stateOptions
     ) { arguments, context throws(CommandError) in
-        guard !arguments.positionals.isEmpty else { throw .usage("outbox retry: missing ID") }
+        let all = arguments.has("all-dead")
+        guard all != !arguments.positionals.isEmpty else {
+            throw .usage("outbox retry: give IDs or --all-dead (not both)")
+        }
         let outbox = try open(arguments, context)
         let moved: Int
-        do throws(OutboxError) { moved = try await outbox.retry(arguments.positionals) } catch { throw CommandError(error) }
+        do throws(OutboxError) {
+            let references = all ? try await outbox.list(state: .dead, limit: Int.max).map { String($0.id) } : arguments.positionals
+            moved = references.isEmpty ? 0 : try await outbox.retry(references)
+        } catch {
+            throw CommandError(error)
+        }
         context.output.line("\(moved) message\(moved == 1 ? "" : "s") queued again")
     }
 
@@ -139,7 +155,7 @@ enum OutboxCommands {
 
     static let drain = Command(
         words: ["outbox", "drain"], summary: "Send everything pending; exit 0 only when nothing is left pending.",
-        usage: "outbox drain [options] [--timeout SECONDS]",
+        usage: "outbox drain [options] [--wait SECONDS]",
         details: "The path after a crash, or for cron-driven setups. Retries follow the usual backoff; messages\n"
             + "that cannot be sent become dead letters. Exit 75 if messages are still pending at the timeout.",
         options: [.value("wait", "SECONDS", "give up after this long (default 300)")] + stateOptions + [durabilityOption]
@@ -154,7 +170,13 @@ enum OutboxCommands {
         let client = try GatewayCommands.client(arguments, context)
         let outbox = try open(arguments, context, client: client)
         let counts: OutboxCounts
-        do throws(OutboxError) { counts = try await outbox.drain(timeout: timeout) } catch { throw CommandError(error) }
+        let deadBefore: Int
+        do throws(OutboxError) {
+            deadBefore = try await outbox.counts().dead
+            counts = try await outbox.drain(timeout: timeout)
+        } catch {
+            throw CommandError(error)
+        }
         await outbox.stop(timeout: 5)
         if context.output.json {
             context.output.json(.object([JSONMember("pending", .integer(Int64(counts.pending))),
@@ -164,6 +186,13 @@ enum OutboxCommands {
         }
         if counts.pending > 0 {
             throw CommandError("outbox drain: \(counts.pending) message(s) still pending after \(Int(timeout))s", exitCode: .temporaryFailure)
+        }
+        if counts.dead > deadBefore {
+            let newest = try? await outbox.list(state: .dead, limit: 1).first
+            let code = newest?.lastCode.map { CommandError.exitCode(for: .gateway(endpoint: .sendBatch, code: ResultCode($0))) }
+            throw CommandError("outbox drain: \(counts.dead - deadBefore) message(s) became dead letters; last: "
+                               + "\(newest?.lastError ?? "?") (see 'fms outbox list --state dead'; 'fms outbox retry --all-dead' "
+                               + "queues them again once the cause is fixed)", exitCode: code ?? .dataError)
         }
     }
 

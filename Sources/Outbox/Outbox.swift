@@ -110,9 +110,13 @@ public actor Outbox {
 
     // MARK: Sending
 
-    /// Starts the sender (idempotent).
+    /// Whether a gateway client was given (so the outbox can send and fetch reports).
+    public var canSend: Bool { client != nil }
+
+    /// Starts the sender (idempotent), after pruning what is past the retention.
     public func start() {
         guard sender == nil, client != nil else { return }
+        _ = try? prune()
         sender = Task { await self.senderLoop() }
     }
 

@@ -54,7 +54,7 @@ public final class FMSModuleContext: Sendable {
     private let clock: @Sendable () -> Double
 
     /// Creates a context.
-    public init(mode: FMSModuleMode, backend: any GatewayBackend, outbox: Outbox? = nil, rule: String? = nil,
+    public init(mode: FMSModuleMode, backend: any GatewayBackend, outbox: OutboxHandle? = nil, rule: String? = nil,
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 log: @escaping @Sendable (LuaLogLine) -> Void) {
         self.mode = mode
@@ -65,8 +65,8 @@ public final class FMSModuleContext: Sendable {
         self.logSink = log
     }
 
-    /// Where sends go when durable: `fms.send` enqueues and returns; nil sends directly.
-    public let outbox: Outbox?
+    /// Where sends go when durable (opened on first use): `fms.send` enqueues and returns; nil sends directly.
+    public let outbox: OutboxHandle?
     /// The rule (file) name recorded with each queued message.
     public let rule: String?
     private let queued = Mutex<[String]>([])
@@ -74,7 +74,22 @@ public final class FMSModuleContext: Sendable {
     /// The customFmsIds this context put in the outbox, in order.
     public var queuedIds: [String] { queued.withLock { $0 } }
 
-    func noteQueued(_ ids: [String]) { queued.withLock { $0.append(contentsOf: ids) } }
+    /// Forgets ids whose enqueue failed.
+    func forgetQueued(_ ids: [String]) {
+        let dropped = Set(ids)
+        queued.withLock { list in list.removeAll { dropped.contains($0) } }
+    }
+
+    /// Records ids as queued by this context; false (recording nothing) if one was already used here.
+    func noteQueued(_ ids: [String]) -> String? {
+        queued.withLock { list in
+            let used = Set(list)
+            var fresh = Set<String>()
+            for id in ids where used.contains(id) || !fresh.insert(id).inserted { return id }
+            list.append(contentsOf: ids)
+            return nil
+        }
+    }
 
     /// The settings made with `fms.config`.
     public var configuration: RuleConfiguration { configurationStore.withLock { $0 } }

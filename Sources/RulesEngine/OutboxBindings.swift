@@ -9,15 +9,21 @@ public enum OutboxBindings {
     static let longestWait = 300.0
 
     /// Enqueues messages (durable on return); with `wait`, suspends until the single message is sent or dead.
-    static func enqueue(_ messages: [NewMessage], outbox: Outbox, wait: Bool, single: Bool,
+    static func enqueue(_ messages: [NewMessage], outbox handle: OutboxHandle, wait: Bool, single: Bool,
                         context: FMSModuleContext) throws(LuaBindingError) -> LuaCallResult {
         let name = single ? "fms.send" : "fms.batch"
+        if let reused = context.noteQueued(messages.map(\.customId)) {
+            throw LuaBindingError("\(name): id '\(reused)' was already used for another message in this run; "
+                                  + "a customFmsId names one message")
+        }
+        let outbox: Outbox
         do {
+            outbox = try handle.get()
             try outbox.enqueue(messages)
         } catch {
+            context.forgetQueued(messages.map(\.customId))
             throw LuaBindingError("\(name): the outbox refused the message: \(error)")
         }
-        context.noteQueued(messages.map(\.customId))
         let tables = messages.map { message in
             LuaValue.table(LuaTable(["customFmsId": .text(message.customId), "mobile": .text(message.mobile),
                                      "queued": .boolean(true)]))
@@ -57,10 +63,16 @@ public enum OutboxBindings {
     }
 
     /// `fms.reports` with a journal: stored before being returned, then marked handled.
-    static func reports(max: Int, outbox: Outbox, context: FMSModuleContext) -> LuaCallResult {
+    static func reports(max: Int, outbox handle: OutboxHandle, context: FMSModuleContext) -> LuaCallResult {
         .suspend(LuaSuspension {
             let outcome: Result<[LuaValue], LuaBindingError>
             do {
+                let outbox = try handle.get()
+                guard await outbox.canSend else {
+                    // No gateway settings: surface the backend's configuration error (exit 78).
+                    _ = try await context.backend.fetchReports(max: 1)
+                    throw OutboxError(.invalid, "no gateway configured")
+                }
                 let journaled = try await outbox.fetchReports(max: max)
                 try await outbox.markDispatched(journaled.map(\.id))
                 outcome = .success([.table(LuaTable(sequence: journaled.map { entry in

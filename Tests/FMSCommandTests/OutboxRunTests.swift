@@ -70,14 +70,50 @@ struct OutboxRunTests {
             #expect(queued.status == 0, "\(queued)")
             #expect(queued.lines == ["13800138001\tqueued\tlater-2"])
             let drain = try sim.fms(["outbox", "drain", "--wait", "20"], environment: ["FMS_STATE_DIR": state])
-            #expect(drain.status == 0, "\(drain)")
+            #expect(drain.status == 65, "a message died during the drain: \(drain)")
+            #expect(drain.stderr.contains("1 message(s) became dead letters"), "\(drain)")
             let ledger = try await sim.ledger()
             #expect(ledger.map(\.customFmsId) == ["later-2"], "later-1 names a template this gateway does not know")
             let dead = try sim.fms(["outbox", "list", "--state", "dead"], environment: ["FMS_STATE_DIR": state])
             #expect(dead.lines.first?.contains("later-1") == true, "\(dead)")
             let retry = try sim.fms(["outbox", "retry", "later-1"], environment: ["FMS_STATE_DIR": state])
             #expect(retry.lines == ["1 message queued again"])
+            let again = try sim.fms(["outbox", "drain", "--wait", "20"], environment: ["FMS_STATE_DIR": state])
+            #expect(again.status == 65, "\(again)")
+            let all = try sim.fms(["outbox", "retry", "--all-dead"], environment: ["FMS_STATE_DIR": state])
+            #expect(all.lines == ["1 message queued again"])
+            let both = try sim.fms(["outbox", "retry", "--all-dead", "later-1"], environment: ["FMS_STATE_DIR": state])
+            #expect(both.status == 64)
         }
+    }
+
+    @Test("a customFmsId names one message: reusing it is an error, not a silent loss")
+    func reusedIds() async throws {
+        try await withSimulator { sim in
+            let template = try sim.registerTemplate("x")
+            let state = Self.stateDirectory()
+            let first = try sim.fms(["send", "--queue", "--mobile", "13800138000", "--template", template, "--id", "dup"],
+                                    environment: ["FMS_STATE_DIR": state])
+            #expect(first.status == 0)
+            let second = try sim.fms(["send", "--queue", "--mobile", "13700137000", "--template", template, "--id", "dup"],
+                                     environment: ["FMS_STATE_DIR": state])
+            #expect(second.status == 65, "\(second)")
+            #expect(second.stderr.contains("customFmsId 'dup' already names a message"), "\(second)")
+            let run = try sim.fms(["run", "-e", """
+                fms.send{ mobile = "13800138000", template = "\(template)", id = "r1" }
+                fms.send{ mobile = "13800138001", template = "\(template)", id = "r1" }
+                """], environment: ["FMS_STATE_DIR": Self.stateDirectory()])
+            #expect(run.status == 70, "\(run)")
+            #expect(run.stderr.contains("(command line):2: fms.send: id 'r1' was already used for another message in this run"),
+                    "\(run)")
+        }
+    }
+
+    @Test("a script that sends nothing needs no state directory")
+    func noOutboxWhenUnused() throws {
+        let result = try fms(["run", "-e", "print('hello')"], environment: ["FMS_STATE_DIR": "/proc/version/not-a-dir"])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.lines == ["hello"])
     }
 
     @Test("a second process on the same state directory is refused with a clear error")

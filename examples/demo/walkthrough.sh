@@ -137,6 +137,8 @@ done
 echo "$base_url"
 
 export FMS_URL=$base_url FMS_APP_ID=DEMO-APP FMS_SECRET_KEY_FILE=$key_file
+# The demo's outbox lives in its temporary folder, not in the user's real state directory.
+export FMS_STATE_DIR=$(dirname "$key_file")/state
 note "Account settings for every command that follows:"
 printf '%s$ export FMS_URL=%s FMS_APP_ID=%s FMS_SECRET_KEY_FILE=%s%s\n' \
     "$green" "$FMS_URL" "$FMS_APP_ID" "$(quote "$FMS_SECRET_KEY_FILE")" "$reset"
