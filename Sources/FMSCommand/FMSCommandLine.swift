@@ -12,6 +12,8 @@ public enum FMSCommandLine {
     public static func main() async -> Never {
         // A closed pipe must become a write error (exit 74), not a silent death.
         signal(SIGPIPE, SIG_IGN)
+        // A file-size limit (ulimit -f) must become a write error with a message, not a silent kill.
+        signal(SIGXFSZ, SIG_IGN)
         let status = await run(Array(CommandLine.arguments.dropFirst()), environment: ProcessInfo.processInfo.environment)
         exit(status.rawValue)
     }

@@ -109,6 +109,37 @@ struct OutboxRunTests {
         }
     }
 
+    @Test("a full disk (a file-size limit) is a clear error (exit 74) and keeps what was accepted before")
+    func diskFull() throws {
+        let state = Self.stateDirectory()
+        #expect(try fms(["outbox", "stats"], environment: ["FMS_STATE_DIR": state]).status == 0)
+        let value = String(repeating: "a", count: 400)
+        let script = """
+            ulimit -f 50
+            for i in $(seq 400); do
+              "$FMS" send --queue --mobile 13800138000 --template T --var "x=\(value)" >/dev/null 2>"$STATE/err" || { echo "$i $?"; exit 0; }
+            done
+            echo none
+            """
+        let bash = Process()
+        bash.executableURL = URL(fileURLWithPath: "/bin/bash")
+        bash.arguments = ["-c", script]
+        bash.environment = ["PATH": FMSBinary.searchPath, "FMS": FMSBinary.path, "FMS_STATE_DIR": state, "STATE": state]
+        let output = Pipe()
+        bash.standardOutput = output
+        try bash.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        bash.waitUntilExit()
+        let parts = text.split(separator: " ").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        #expect(parts.count == 2 && parts[1] == "74", "the send that hit the limit exits 74: \(text)")
+        let failedAt = Int(parts.first ?? "") ?? 0
+        #expect(failedAt > 1, "\(text)")
+        let error = (try? String(contentsOfFile: state + "/err", encoding: .utf8)) ?? ""
+        #expect(error.contains(state), "the error names the file: \(error)")
+        let stats = try fms(["outbox", "stats", "--json"], environment: ["FMS_STATE_DIR": state])
+        #expect(stats.stdout.contains("\"pending\":\(failedAt - 1)"), "every message accepted before the limit is kept: \(stats)")
+    }
+
     @Test("a script that sends nothing needs no state directory")
     func noOutboxWhenUnused() throws {
         let result = try fms(["run", "-e", "print('hello')"], environment: ["FMS_STATE_DIR": "/proc/version/not-a-dir"])
