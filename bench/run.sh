@@ -13,7 +13,9 @@
 # Steps: machine facts; the codec (fms-bench codec) and its limit measured right after it
 # (openssl speed for AES, python3's zlib for gzip); then `fms sim --no-rate-limits --no-ledger`
 # on 127.0.0.1 as a separate process, the shell loop (bench/shell-send.sh) and fms-bench's
-# client runs against it; the client against an in-process gateway; the report.
+# client runs against it; the client against an in-process gateway; Lua (fms-bench lua: calls
+# into Swift vs C functions, values into Swift, fms check vs luac5.4 -p; installs lua5.4 with
+# apt-get when luac5.4 is missing and this runs as root); the report.
 # Every loop is bounded in count and time; the simulator is stopped on exit.
 set -euo pipefail
 
@@ -169,6 +171,29 @@ timeout 120 "$BENCH_BIN" client --in-process yes --seconds "$level_seconds" --ba
 kill -TERM "$sim_pid" 2>/dev/null || true
 wait "$sim_pid" 2>/dev/null || true
 sim_pid=""
+
+# ---------------------------------------------------------------------------------------------
+# Lua: calls from Lua into Swift bindings beside C functions, a vars table into Swift beside a
+# Lua-side copy, and `fms check` on generated rule files beside `luac5.4 -p` on the same files.
+if ! command -v luac5.4 >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "bench: luac5.4 is missing; installing the lua5.4 package (the peer of fms check) with apt-get" >&2
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lua5.4; } >&2 \
+            || echo "bench: apt-get could not install lua5.4" >&2
+    fi
+    command -v luac5.4 >/dev/null 2>&1 || echo "bench: luac5.4 is missing and this is not root: 'fms check' is measured without its peer;" \
+        "install it with 'sudo apt-get install lua5.4' (or run bench/run.sh as root)" >&2
+fi
+step "lua: binding calls vs C functions, a vars table into Swift, fms check vs luac5.4 -p on 100 rule files (~25 s)"
+bash "$here/make-rules.sh" "$work/rules" 100
+if "$FMS_BIN" check "$work/rules" > "$work/check.out" 2> "$work/check.err"; then
+    timeout 180 "$BENCH_BIN" lua --fms "$FMS_BIN" --rules "$work/rules" --parse-script "$here/parse-only.lua" | record \
+        || echo "bench: the lua benchmark failed" >&2
+else
+    echo "bench: fms check rejects the generated rule files; measuring the Lua calls only:" >&2
+    sed -n '1,5p' "$work/check.err" >&2
+    timeout 120 "$BENCH_BIN" lua --only calls,convert | record || echo "bench: the lua benchmark failed" >&2
+fi
 
 printf '{"bench":"facts.end","load":%s}\n' "$(json_string "$(cut -d' ' -f1-3 /proc/loadavg)")" | record
 

@@ -239,6 +239,10 @@ extension Results {
         goals.append(("Batched ≥ 20× the shell loop", batchOverShell.map { String(format: "%.0f×", $0) } ?? "n/a",
                       batchOverShell.map { $0 >= 20 }))
 
+        // MARK: Lua
+        let lua = luaSection()
+        goals += lua.goals
+
         var levelRows: [[String]] = []
         for line in all("client.batch") + all("client.single") {
             let kind = line.text("bench").replacingOccurrences(of: "client.", with: "")
@@ -263,7 +267,8 @@ extension Results {
             console += "\n\(title)\n"
             let width = min(100, rows.map(\.label.count).max() ?? 0)
             for row in rows {
-                let label = row.label.count > width ? String(row.label.prefix(width - 1)) + "…" : row.label
+                let plain = row.label.replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "`", with: "")
+                let label = plain.count > width ? String(plain.prefix(width - 1)) + "…" : plain
                 console += label.padding(toLength: width, withPad: " ", startingAt: 0)
                 console += "  \(row.value)  | \(row.peer) | \(row.ratio)\n"
             }
@@ -271,10 +276,14 @@ extension Results {
         table("Codec (per 300-message request, thread CPU time)", codecRows)
         table("Client → simulator on 127.0.0.1", clientRows)
         for note in clientNotes { console += "note: \(note.replacingOccurrences(of: "**", with: ""))\n" }
+        table("Lua: calls from Lua (thread CPU, net of the empty loop; ratio = our time / peer time)", lua.callRows)
+        table("Lua: a vars table from Lua to Swift (thread CPU; ratio = our time / peer time)", lua.convertRows)
+        table("Lua: fms check of rule files (ratio = our time / peer time)", lua.checkRows)
+        for note in lua.notes { console += "note: \(note.replacingOccurrences(of: "**", with: "").replacingOccurrences(of: "`", with: ""))\n" }
         console += "\nGoals\n"
         for goal in goals {
             let verdict = goal.2.map { $0 ? "MET" : "NOT MET" } ?? "n/a"
-            console += "  \(goal.0.padding(toLength: 42, withPad: " ", startingAt: 0)) \(goal.1.padding(toLength: 16, withPad: " ", startingAt: 0)) \(verdict)\n"
+            console += "  \(goal.0.padding(toLength: 56, withPad: " ", startingAt: 0)) \(goal.1.padding(toLength: 16, withPad: " ", startingAt: 0)) \(verdict)\n"
         }
 
         var md = "# Benchmarks\n\n"
@@ -320,11 +329,32 @@ extension Results {
         md += "| Kind | Transport | Concurrency | Messages | Seconds | Per second | Client CPU s | Sim CPU s | Sim RSS MiB | Error |\n"
         md += "|---|---|---|---|---|---|---|---|---|---|\n"
         for row in levelRows { md += "| " + row.map(cell).joined(separator: " | ") + " |\n" }
+        if !lua.isEmpty {
+            md += "\n## Lua: calls into Swift, values, `fms check`\n\n"
+            md += "`fms-bench lua` measures LuaKit from Lua code, each figure beside its peer in the same process and run.\n"
+            md += "Calls: `for i = 1, n do f(i) end` with f a local bound to a Swift function defined with `LuaState.defineModule`\n"
+            md += "(`bench.noop` returns nothing, `bench.one` returns the integer 1) or to a C function of Lua's standard library\n"
+            md += "(`math.abs`, `rawlen`, `type`: the limit is the cheapest), minus the same loop with an empty body; thread CPU time,\n"
+            md += "each loop at least 0.2 s per round, rounds interleaved, best of 5. Once in a `LuaState` without limits and once with\n"
+            md += "the defaults of `fms run` (`LuaLimits()`), whose instruction budget is a count hook that Lua calls on every instruction.\n"
+            md += "Goal: a binding call within 3× of a C function. Ratios in this section are our time / the peer's time (lower is better).\n\n"
+            md += "| Measure | Ours | Peer | Ratio (our time / peer time) |\n|---|---|---|---|\n"
+            for row in lua.callRows { md += "| \(cell(row.label)) | \(cell(row.value)) | \(cell(row.peer)) | \(cell(row.ratio)) |\n" }
+            md += "\nA typical `vars` table copied from Lua into Swift values (`LuaValue.table`), beside Lua copying the same table\n"
+            md += "into a new one with `pairs` (each minus its empty loop; the binding row also minus the no-op binding call):\n\n"
+            md += "| Measure | Ours | Peer | Ratio (our time / peer time) |\n|---|---|---|---|\n"
+            for row in lua.convertRows { md += "| \(cell(row.label)) | \(cell(row.value)) | \(cell(row.peer)) | \(cell(row.ratio)) |\n" }
+            md += "\n`fms check` on a folder of rule files, beside `luac5.4 -p` on the same files: wall time of one process, best of 5,\n"
+            md += "alternating; then the work per file inside one process (`RuleChecker.check`) and its parts (thread CPU, best of 5).\n\n"
+            md += "| Measure | Ours | Peer | Ratio (our time / peer time) |\n|---|---|---|---|\n"
+            for row in lua.checkRows { md += "| \(cell(row.label)) | \(cell(row.value)) | \(cell(row.peer)) | \(cell(row.ratio)) |\n" }
+            if !lua.notes.isEmpty { md += "\n" + lua.notes.joined(separator: "\n\n") + "\n" }
+        }
         md += "\n## Reproduce\n\n"
         md += "```sh\nmake bench                      # release build, then bench/run.sh; rewrites this file\n"
         md += "# or, with a release build at hand:\n"
         md += "FMS_BIN=\"$(swift build -c release --show-bin-path)/fms\" bash bench/run.sh\n```\n\n"
-        md += "Pieces can be run alone: `fms-bench codec`, `fms-bench client --in-process yes`, or against a running simulator\n"
+        md += "Pieces can be run alone: `fms-bench codec`, `fms-bench lua`, `fms-bench client --in-process yes`, or against a running simulator\n"
         md += "`fms-bench client --url URL --app-id ID --secret-key-file FILE`; `bench/shell-send.sh URL APP_ID KEY_FILE TEMPLATE_ID N SECONDS`.\n"
         md += "See `bench/README.md`. The raw JSON lines of this run are printed by `bench/run.sh` and kept in `$BENCH_OUT` when set.\n"
         return Summary(console: console, markdown: md)

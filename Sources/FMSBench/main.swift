@@ -1,4 +1,4 @@
-// fms-bench: the benchmarks of the codec and the client; see bench/README.md.
+// fms-bench: the benchmarks of the codec, the client and Lua; see bench/README.md.
 //
 // Each subcommand prints its results as JSON, one object per line, on stdout;
 // bench/run.sh runs them beside their peers and `fms-bench report` compares them.
@@ -9,6 +9,7 @@ let usage = """
       \(CodecBench.usage)
       \(ClientBench.templateUsage)
       \(ClientBench.clientUsage)
+      \(LuaBench.usage)
       \(Report.usage)
     """
 
@@ -22,6 +23,8 @@ case "client":
         "url", "app-id", "secret-key-file", "template-id", "sim-pid", "in-process", "seconds",
         "batch-concurrency", "single-concurrency", "batch-messages", "only", "batch-mode", "transport",
     ]))
+case "lua":
+    await LuaBench.run(BenchOptions(arguments.dropFirst(), known: LuaBench.known))
 case "report":
     Report.run(BenchOptions(arguments.dropFirst(), known: ["results", "doc"]))
 case "--help", "-h", "help":

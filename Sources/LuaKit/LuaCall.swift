@@ -5,9 +5,15 @@ import CLua
 ///
 /// Reads never run metamethods (raw access), so a hostile table cannot raise an error
 /// through Swift frames.
+///
+/// A `LuaCall` is valid only while its Swift function runs (its stack indexes mean nothing
+/// afterwards); it is not `Sendable`, so a suspension's operation cannot capture it.
 public struct LuaCall {
     let L: OpaquePointer
-    unowned let state: LuaState
+    /// Unretained: the call never outlives the state that runs it, and the atomic reference
+    /// counting of an `unowned` reference was a large share of a call from Lua into Swift
+    /// (`fms-bench lua`, docs/benchmarks.md).
+    unowned(unsafe) let state: LuaState
     /// The function's name as Lua code sees it (`fms.send`).
     public let functionName: String
 

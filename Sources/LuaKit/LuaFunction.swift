@@ -36,7 +36,8 @@ public struct LuaSuspension: Sendable {
 /// Holds one Swift function for the trampoline; owned by its `LuaState`.
 final class LuaFunctionBox {
     let name: String
-    unowned let state: LuaState
+    /// Unretained: the state owns its boxes (`functionBoxes`) and closes Lua before releasing them.
+    unowned(unsafe) let state: LuaState
     let body: LuaFunctionBody
 
     init(name: String, state: LuaState, body: @escaping LuaFunctionBody) {
@@ -88,6 +89,6 @@ final class LuaFunctionBox {
 /// The C-callable entry the trampoline calls: finds the box in upvalue 2 and runs it.
 let luaKitTrampoline: clua_SwiftFunction = { L in
     guard let L, let context = clua_swiftcontext(L) else { return 0 }
-    let box = Unmanaged<LuaFunctionBox>.fromOpaque(context).takeUnretainedValue()
-    return box.invoke(L)
+    // The state keeps its boxes alive (`functionBoxes`) while Lua can call them: no retain needed.
+    return Unmanaged<LuaFunctionBox>.fromOpaque(context)._withUnsafeGuaranteedRef { $0.invoke(L) }
 }

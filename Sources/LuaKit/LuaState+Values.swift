@@ -96,19 +96,26 @@ extension LuaState {
             var pending: [Int: LuaValue] = [:]
             while lua_next(L, index) != 0 {
                 let key: LuaValue
-                let keyPath: String
                 if lua_type(L, -2) == LUA_TNUMBER, lua_isinteger(L, -2) != 0 {
-                    let number = Int64(clua_tointeger(L, -2))
-                    key = .integer(number)
-                    keyPath = path + "[\(number)]"
-                } else if lua_type(L, -2) == LUA_TSTRING {
-                    key = try value(at: lua_absindex(L, -2), on: L, path: path, depth: depth + 1, visiting: &visiting)
-                    keyPath = path.isEmpty ? (key.stringValue ?? "?") : path + "." + (key.stringValue ?? "?")
+                    key = .integer(Int64(clua_tointeger(L, -2)))
                 } else {
-                    key = try value(at: lua_absindex(L, -2), on: L, path: path + "[key]", depth: depth + 1, visiting: &visiting)
-                    keyPath = path + "[\(key)]"
+                    let keyPath = lua_type(L, -2) == LUA_TSTRING ? "" : path + "[key]"
+                    key = try value(at: lua_absindex(L, -2), on: L, path: keyPath, depth: depth + 1, visiting: &visiting)
                 }
-                let element = try value(at: lua_absindex(L, -1), on: L, path: keyPath, depth: depth + 1, visiting: &visiting)
+                let element: LuaValue
+                switch lua_type(L, -1) {
+                case LUA_TNIL, LUA_TBOOLEAN, LUA_TNUMBER, LUA_TSTRING:
+                    // Scalars cannot fail: skip building the path used only in error messages.
+                    element = try value(at: lua_absindex(L, -1), on: L, path: "", depth: depth + 1, visiting: &visiting)
+                default:
+                    let keyPath: String
+                    switch key {
+                    case .integer(let number): keyPath = path + "[\(number)]"
+                    case .string(let name): keyPath = path.isEmpty ? name.text : path + "." + name.text
+                    default: keyPath = path + "[\(key)]"
+                    }
+                    element = try value(at: lua_absindex(L, -1), on: L, path: keyPath, depth: depth + 1, visiting: &visiting)
+                }
                 clua_pop(L, 1)
                 if case .integer(let number) = key, number >= 1, number <= Int64(length) {
                     pending[Int(number)] = element

@@ -14,7 +14,8 @@ public final class LuaState {
     public private(set) var liveReferenceCount = 0
     /// Set by a binding that suspends its coroutine; read by `resume` right after the yield.
     var pendingSuspension: LuaSuspension?
-    private var owner: (any Actor)?
+    /// Weak: the owner (a `LuaRuntime`) holds the state, so a strong reference back would leak both.
+    private weak var owner: (any Actor)?
     private var isClosed = false
 
     /// Instructions one resume (or protected call) may run; 0 means no limit.

@@ -124,7 +124,7 @@ public enum FMSModule {
             case let value: parts.append(value.stringValue ?? value.description)
             }
         }
-        let position = call.callerPosition().trimmingCharacters(in: [" ", ":"])
+        let position = LuaPosition.trimmed(call.callerPosition())
         context.log(LuaLogLine(level: level, message: parts.joined(separator: "\t"), position: position))
         return .none
     }

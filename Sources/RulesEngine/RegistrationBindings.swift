@@ -124,7 +124,7 @@ enum RegistrationBindings {
             throw LuaBindingError("fms.\(kind) registers a rule, which needs 'fms watch'; 'fms run' runs a script once "
                                   + "(use 'fms check' to validate rule files)")
         }
-        let position = call.callerPosition().trimmingCharacters(in: [" ", ":"])
+        let position = LuaPosition.trimmed(call.callerPosition())
         context.registry.add(Registration(kind: kind, summary: summary, position: position))
         let id = context.registry.registrations.count
         return .object(LuaTable(["kind": .text(kind), "id": .integer(Int64(id))]), className: handleClass)
