@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "FMSCommand", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "RulesEngine", "LuaKit", "Outbox"]),
         .executableTarget(name: "fms", dependencies: ["FMSCommand"]),
         // Benchmarks of the codec and the client, run by `make bench` (bench/run.sh).
-        .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "LuaKit", "RulesEngine"],
+        .executableTarget(name: "fms-bench", dependencies: ["FMSProtocol", "FMSClient", "FMSSimulator", "LuaKit", "RulesEngine", "Outbox"],
                           path: "Sources/FMSBench"),
 
         .testTarget(name: "LuaKitTests", dependencies: ["LuaKit"]),

@@ -7,15 +7,18 @@
 #   FMS_BIN        the fms executable (default: the release build of this checkout)
 #   FMS_BENCH_BIN  the fms-bench executable (default: next to FMS_BIN)
 #   BENCH_SECONDS  seconds per measured client level (default 2)
+#   BENCH_OUTBOX_MESSAGES  messages per outbox drain (default 100000)
 #   BENCH_OUT      keep the raw JSON lines in this file (default: a temporary file)
 #   BENCH_DOC      where to write the report (default: docs/benchmarks.md; "-" for nowhere)
 #
 # Steps: machine facts; the codec (fms-bench codec) and its limit measured right after it
 # (openssl speed for AES, python3's zlib for gzip); then `fms sim --no-rate-limits --no-ledger`
 # on 127.0.0.1 as a separate process, the shell loop (bench/shell-send.sh) and fms-bench's
-# client runs against it; the client against an in-process gateway; Lua (fms-bench lua: calls
-# into Swift vs C functions, values into Swift, fms check vs luac5.4 -p; installs lua5.4 with
-# apt-get when luac5.4 is missing and this runs as root); the report.
+# client runs against it; the client against an in-process gateway; the outbox (fms-bench
+# outbox: enqueue vs SQLite's bare insert loop, drain to the simulator vs FMSClient.sendBatch);
+# Lua (fms-bench lua: calls into Swift vs C functions, values into Swift, fms check vs
+# luac5.4 -p; installs lua5.4 with apt-get when luac5.4 is missing and this runs as root);
+# the report.
 # Every loop is bounded in count and time; the simulator is stopped on exit.
 set -euo pipefail
 
@@ -167,6 +170,13 @@ timeout 120 "$BENCH_BIN" client "${client_args[@]}" --transport sockets --batch-
 step "client against an in-process gateway (no sockets): the cost of HTTP by difference"
 timeout 120 "$BENCH_BIN" client --in-process yes --seconds "$level_seconds" --batch-mode "$batch_mode" \
     --batch-concurrency 1,2 --single-concurrency 8 | record || echo "bench: the in-process run failed" >&2
+
+# The outbox: fms.send (Lua) and Outbox.enqueue (Swift) beside SQLite's bare insert loop, then
+# 100,000 messages drained to the same simulator at maxInFlight 4 and 8 beside FMSClient.sendBatch.
+step "outbox: enqueue from Lua and Swift vs SQLite's bare insert loop; drain of 100,000 messages at maxInFlight 4 and 8 (~60 s)"
+timeout 240 "$BENCH_BIN" outbox --url "$url" --app-id "$app_id" --secret-key-file "$work/key" --template-id "$template_id" \
+    --sim-pid "$sim_pid" --dir "$work" --drain-messages "${BENCH_OUTBOX_MESSAGES:-100000}" --in-flight 4,8 | record \
+    || echo "bench: the outbox benchmark failed" >&2
 
 kill -TERM "$sim_pid" 2>/dev/null || true
 wait "$sim_pid" 2>/dev/null || true

@@ -1,4 +1,4 @@
-// fms-bench: the benchmarks of the codec, the client and Lua; see bench/README.md.
+// fms-bench: the benchmarks of the codec, the client, Lua and the outbox; see bench/README.md.
 //
 // Each subcommand prints its results as JSON, one object per line, on stdout;
 // bench/run.sh runs them beside their peers and `fms-bench report` compares them.
@@ -10,6 +10,7 @@ let usage = """
       \(ClientBench.templateUsage)
       \(ClientBench.clientUsage)
       \(LuaBench.usage)
+      \(OutboxBench.usage)
       \(Report.usage)
     """
 
@@ -25,6 +26,8 @@ case "client":
     ]))
 case "lua":
     await LuaBench.run(BenchOptions(arguments.dropFirst(), known: LuaBench.known))
+case "outbox":
+    await OutboxBench.run(BenchOptions(arguments.dropFirst(), known: OutboxBench.known))
 case "report":
     Report.run(BenchOptions(arguments.dropFirst(), known: ["results", "doc"]))
 case "--help", "-h", "help":

@@ -93,12 +93,13 @@ public actor Outbox {
     }
 
     private func wakeFromIntake() {
-        wakeRequested.withLock { $0 = false }
         wake()
     }
 
     /// Moves accepted messages into the database.
     private func absorb() throws(OutboxError) {
+        // From here on, a newly accepted message needs a new wake-up (it may miss this absorb).
+        wakeRequested.withLock { $0 = false }
         let now = clock()
         try intake.absorb { messages throws(OutboxError) in try store.insert(messages, at: now) }
     }
@@ -145,9 +146,8 @@ public actor Outbox {
         let deadline = clock() + timeout
         while true {
             try absorb()
-            let counts = try store.counts(now: clock())
-            if counts.pending == 0 && activeRequests == 0 { return counts }
-            if clock() >= deadline { return counts }
+            if activeRequests == 0, try !store.hasPending() { return try store.counts(now: clock()) }
+            if clock() >= deadline { return try store.counts(now: clock()) }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
     }
@@ -156,13 +156,18 @@ public actor Outbox {
     public func wait(for customIds: [String], timeout: Double) async throws(OutboxError) -> [String: MessageState] {
         start()
         let deadline = clock() + timeout
+        var remaining = Set(customIds)
         while true {
             try absorb()
-            var states: [String: MessageState] = [:]
-            for id in customIds { states[id] = try store.find(id)?.state ?? .pending }
-            if states.values.allSatisfy({ $0 != .pending }) || clock() >= deadline { return states }
+            // One query per tick for all of them: which are still pending.
+            remaining.formIntersection(try store.customIds(in: .pending, among: remaining))
+            if remaining.isEmpty || clock() >= deadline { break }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
+        let dead = try store.customIds(in: .dead, among: Set(customIds))
+        var states: [String: MessageState] = [:]
+        for id in customIds { states[id] = remaining.contains(id) ? .pending : (dead.contains(id) ? .dead : .sent) }
+        return states
     }
 
     /// Calls `observer` with each message that is dead-lettered from now on.

@@ -150,10 +150,35 @@ final class OutboxStore {
     /// sender is woken when their requests finish.
     func nextDue(after: Double? = nil) throws(OutboxError) -> Double? {
         do {
-            let filter = after.map { " AND next_attempt_at > \($0)" } ?? ""
-            let statement = try database.prepare("SELECT MIN(next_attempt_at) FROM messages WHERE state = 'pending'" + filter)
+            let statement = try database.prepare("""
+                SELECT MIN(next_attempt_at) FROM messages INDEXED BY messages_due
+                WHERE state = 'pending' AND next_attempt_at > ?1
+                """)
+            try statement.bind([.real(after ?? -Double.greatestFiniteMagnitude)])
             guard try statement.step(), !statement.isNull(0) else { return nil }
             return statement.double(0)
+        } catch {
+            throw OutboxError(error)
+        }
+    }
+
+    /// Which of `ids` are in `state` (one scan of that state's rows).
+    func customIds(in state: MessageState, among ids: Set<String>) throws(OutboxError) -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        do {
+            let statement = try database.prepare("SELECT custom_id FROM messages WHERE state = ?1")
+            var found: Set<String> = []
+            for id in try statement.rows([.text(state.rawValue)], { $0.text(0) ?? "" }) where ids.contains(id) { found.insert(id) }
+            return found
+        } catch {
+            throw OutboxError(error)
+        }
+    }
+
+    /// Whether any message is pending.
+    func hasPending() throws(OutboxError) -> Bool {
+        do {
+            return try database.integer("SELECT EXISTS(SELECT 1 FROM messages WHERE state = 'pending')") == 1
         } catch {
             throw OutboxError(error)
         }

@@ -69,24 +69,25 @@ public final class FMSModuleContext: Sendable {
     public let outbox: OutboxHandle?
     /// The rule (file) name recorded with each queued message.
     public let rule: String?
-    private let queued = Mutex<[String]>([])
+    private struct Queued { var list: [String] = []; var set: Set<String> = [] }
+    private let queued = Mutex(Queued())
 
     /// The customFmsIds this context put in the outbox, in order.
-    public var queuedIds: [String] { queued.withLock { $0 } }
+    public var queuedIds: [String] { queued.withLock { $0.list } }
 
     /// Forgets ids whose enqueue failed.
     func forgetQueued(_ ids: [String]) {
         let dropped = Set(ids)
-        queued.withLock { list in list.removeAll { dropped.contains($0) } }
+        queued.withLock { q in q.list.removeAll { dropped.contains($0) }; q.set.subtract(dropped) }
     }
 
     /// Records ids as queued by this context; false (recording nothing) if one was already used here.
     func noteQueued(_ ids: [String]) -> String? {
-        queued.withLock { list in
-            let used = Set(list)
+        queued.withLock { q in
             var fresh = Set<String>()
-            for id in ids where used.contains(id) || !fresh.insert(id).inserted { return id }
-            list.append(contentsOf: ids)
+            for id in ids where q.set.contains(id) || !fresh.insert(id).inserted { return id }
+            q.list.append(contentsOf: ids)
+            q.set.formUnion(ids)
             return nil
         }
     }

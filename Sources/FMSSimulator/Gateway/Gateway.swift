@@ -277,7 +277,6 @@ public final class Gateway: Sendable {
             defer { state.accounts[appId] = account }
             var sent: [SentMessage] = []
             sent.reserveCapacity(entries.count)
-            account.reports.reserveCapacity(account.reports.count + entries.count)
             for entry in entries {
                 state.nextMessageNumber += 1
                 let fmsId = idPrefix + Self.padded(state.nextMessageNumber, width: 7)
