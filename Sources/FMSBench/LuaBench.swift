@@ -114,7 +114,7 @@ enum LuaBench {
     static func defineBindings(_ state: LuaState) {
         state.defineModule("bench", functions: [
             "noop": { _ throws(LuaBindingError) in .none },
-            "one": { _ throws(LuaBindingError) in .values([.integer(1)]) },
+            "one": { _ throws(LuaBindingError) in .value(.integer(1)) },
             "take": { call throws(LuaBindingError) in
                 if case .table(let table) = try call.value(1) { benchSink &+= table.fields.count }
                 return .none

@@ -11,6 +11,8 @@ public typealias LuaFunctionBody = (LuaCall) throws(LuaBindingError) -> LuaCallR
 public enum LuaCallResult {
     /// These values.
     case values([LuaValue])
+    /// One value (no array to allocate: the common case, and the cheapest).
+    case value(LuaValue)
     /// Suspend the calling coroutine; resume it with the operation's values (or raise its error).
     case suspend(LuaSuspension)
     /// A table with the metatable of a class made by `LuaState.defineClass` (an object with methods).
@@ -51,6 +53,10 @@ final class LuaFunctionBox {
         let call = LuaCall(L: L, state: state, functionName: name)
         do {
             switch try body(call) {
+            case .value(let value):
+                // Lua guarantees LUA_MINSTACK free slots to a C function: one push needs no check.
+                state.push(value, on: L)
+                return 1
             case .values(let values):
                 guard lua_checkstack(L, Int32(clamping: values.count)) != 0 else {
                     return raise(L, LuaBindingError("too many results"))

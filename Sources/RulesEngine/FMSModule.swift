@@ -25,7 +25,7 @@ public enum FMSModule {
                 guard let seconds = DurationText.seconds(text) else {
                     throw call.argumentError(1, "'\(text)' is not a duration such as \"30s\", \"5m\" or \"1h\"")
                 }
-                return .values([.number(seconds)])
+                return .value(.number(seconds))
             },
         ].merging(RegistrationBindings.functions(context), uniquingKeysWith: { first, _ in first }))
         state.defineClass(RegistrationBindings.handleClass, methods: [

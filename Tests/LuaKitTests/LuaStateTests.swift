@@ -42,9 +42,11 @@ struct LuaStateTests {
             "add": { call throws(LuaBindingError) in .values([.integer(try call.integer(1) + call.integer(2))]) },
             "fail": { _ throws(LuaBindingError) in throw LuaBindingError("it failed") },
             "pair": { _ throws(LuaBindingError) in .values([.text("a"), .boolean(true)]) },
+            "single": { _ throws(LuaBindingError) in .value(.table(LuaTable(["k": .text("v")]))) },
         ])
         #expect(try state.run("return host.add(2, 40)") == [.integer(42)])
         #expect(try state.run("return host.pair()") == [.text("a"), .boolean(true)])
+        #expect(try state.run("return select('#', host.single()), host.single().k") == [.integer(1), .text("v")])
         #expect(try state.run("return package.loaded.host == host") == [.boolean(true)])
         do {
             try state.run("local a = 1\n\nhost.fail()", chunkName: "@script.lua")
