@@ -1,6 +1,8 @@
 # FlashPush — build, test, demo, benchmark and install the `fms` tool.
 # `make demo` and `make test` work on a fresh Debian machine: `deps` installs the C
 # libraries' -dev packages with apt-get when any is missing (as root, or through sudo).
+# A package counts as present only when dpkg says "install ok installed" (a removed package
+# whose configuration files remain still answers `dpkg -s`).
 
 SWIFT     ?= swift
 PREFIX    ?= /usr/local
@@ -16,7 +18,9 @@ all: build
 
 deps:
 	@missing=""; \
-	for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
