@@ -128,17 +128,14 @@ public final class FileWatcher: Sendable {
 /// Hands the engine, built on the caller's thread, to the watcher's thread, which is its only
 /// user from then on.
 private final class EngineTransfer: @unchecked Sendable {
-    private var engine: WatchEngine?
+    private let engine: WatchEngine
 
     init(_ engine: WatchEngine) {
         self.engine = engine
     }
 
     /// The engine; called once, on the watcher's thread.
-    func take() -> WatchEngine {
-        defer { engine = nil }
-        return engine!
-    }
+    func take() -> WatchEngine { engine }
 }
 
 /// The stop flag and the pipe that wakes the watcher's thread from `poll`; closed when the
@@ -149,15 +146,17 @@ private final class WakeSignal: Sendable {
     let stopping = Atomic<Bool>(false)
 
     init() throws(FileWatchError) {
-        var ends: [Int32] = [-1, -1]
-        let created = ends.withUnsafeMutableBufferPointer { buffer in
-            nothingOrErrno { system_pipe_nonblocking(buffer.baseAddress!) }
+        var ends: (Int32, Int32) = (-1, -1)
+        let created = withUnsafeMutablePointer(to: &ends) { pair in
+            pair.withMemoryRebound(to: Int32.self, capacity: 2) { first in
+                nothingOrErrno { system_pipe_nonblocking(first) }
+            }
         }
         if case .failure(let failure) = created {
             throw FileWatchError(call: "pipe", path: nil, errno: failure.code)
         }
-        readEnd = ends[0]
-        writeEnd = ends[1]
+        readEnd = ends.0
+        writeEnd = ends.1
     }
 
     deinit {
