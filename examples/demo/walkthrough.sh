@@ -191,6 +191,16 @@ step "The same from a Lua script, run once"
 note "fms run gives a script the fms module; its gateway calls wait for the answer."
 run fms run -e 'print("balance from Lua: " .. fms.balance())'
 
+step "Queue messages durably, then drain the outbox"
+note "'fms send --queue' stores the message in the outbox (a local SQLite database) and returns at once;"
+note "'fms outbox drain' sends what is queued, retrying what can succeed later. fms.send in Lua queues the same way;"
+note "with --wait 0 the script does not wait for delivery: it exits 75 saying its message is still pending."
+run fms send --queue --mobile 13800138001 --template "$template" --var host=web1 --var message="queued alert"
+run fms run -e "fms.send{ mobile = '13800138002', template = '$template', vars = { host = 'web2', message = 'from Lua' } }" --wait 0 || true
+run fms outbox stats
+run fms outbox drain --wait 20
+run fms outbox list --limit 3
+
 step "Check a rules file without sending anything"
 note "Rules register handlers; 'fms check' loads them and lists what they register."
 rules_file=$work/rules.lua
@@ -226,7 +236,8 @@ You registered a template with 'fms template report' and watched the carriers ap
 with 'fms template query'; sent one alert with 'fms send' and a CSV file of them with
 'fms batch'; collected the delivery reports with 'fms reports' (one failure, as the
 simulator was told); read the balance with 'fms balance', and again from Lua with
-'fms run'; checked a rules file with 'fms check'; and saw a bad mobile number refused with
+'fms run'; queued messages in the durable outbox and drained it with 'fms outbox drain';
+checked a rules file with 'fms check'; and saw a bad mobile number refused with
 exit status 65 before anything was sent. Point FMS_URL, FMS_APP_ID and FMS_SECRET_KEY_FILE
 at your real account to do the same for real; 'man fms' and the scripts in examples/ show
 more.
