@@ -51,6 +51,20 @@ public struct JSONParser {
         let bytes: UnsafeBufferPointer<UInt8>
         let options: Options
         var position = 0
+        /// Recently read object keys, so that a key seen before costs a byte comparison
+        /// instead of a new `String` (a batch repeats the same few keys hundreds of times).
+        /// Values are not cached: most are unique, and trying cost more than it saved.
+        var keyCache = [CachedKey](repeating: CachedKey(), count: Cursor.keyCacheSlots)
+
+        /// Slots in `keyCache` (a power of two).
+        static let keyCacheSlots = 32
+
+        /// One `keyCache` slot: where the key's bytes lie in the input, and its `String`.
+        struct CachedKey {
+            var start = 0
+            var length = -1
+            var text = ""
+        }
 
         init(bytes: UnsafeBufferPointer<UInt8>, options: Options) {
             self.bytes = bytes
@@ -114,7 +128,7 @@ public struct JSONParser {
                 guard position < bytes.count else { throw error("unexpected end of input in an object") }
                 let key: String
                 switch bytes[position] {
-                case UInt8(ascii: "\""): key = try parseString(quote: UInt8(ascii: "\""))
+                case UInt8(ascii: "\""): key = try parseKey()
                 case UInt8(ascii: "'") where options.allowSingleQuotesAndBareKeys:
                     key = try parseString(quote: UInt8(ascii: "'"))
                 case UInt8(ascii: "}") where options.allowTrailingCommas && !members.isEmpty:
@@ -144,6 +158,49 @@ public struct JSONParser {
             }
         }
 
+        /// Reads a double-quoted object key, reusing the `String` of an identical earlier key.
+        ///
+        /// Keys with escapes, and malformed ones, are left to `parseString`.
+        mutating func parseKey() throws(JSONSyntaxError) -> String {
+            let start = position + 1
+            var end = start
+            var highBits: UInt8 = 0
+            while end < bytes.count {
+                let byte = bytes[end]
+                if byte == UInt8(ascii: "\"") { break }
+                if byte == UInt8(ascii: "\\") || byte < 0x20 { return try parseString(quote: UInt8(ascii: "\"")) }
+                highBits |= byte
+                end += 1
+            }
+            guard end < bytes.count else { return try parseString(quote: UInt8(ascii: "\"")) }
+            let length = end - start
+            // bytes[start] and bytes[end - 1] are in bounds even for "" (they are the quotes).
+            let slot = (length &* 31 &+ Int(bytes[start]) &* 7 &+ Int(bytes[end - 1])) & (Cursor.keyCacheSlots - 1)
+            let cached = keyCache[slot]
+            if cached.length == length, bytesEqual(cached.start, start, length: length) {
+                position = end + 1
+                return cached.text
+            }
+            let run = UnsafeBufferPointer(rebasing: bytes[start..<end])
+            guard let text = highBits & 0x80 == 0 ? String(decoding: run, as: UTF8.self) : validatedUTF8String(run) else {
+                return try parseString(quote: UInt8(ascii: "\""))
+            }
+            keyCache[slot] = CachedKey(start: start, length: length, text: text)
+            position = end + 1
+            return text
+        }
+
+        /// Whether the `length` input bytes at offsets `first` and `second` are the same.
+        @inline(__always)
+        func bytesEqual(_ first: Int, _ second: Int, length: Int) -> Bool {
+            var index = 0
+            while index < length {
+                if bytes[first + index] != bytes[second + index] { return false }
+                index += 1
+            }
+            return true
+        }
+
         mutating func parseBareKey() throws(JSONSyntaxError) -> String {
             let start = position
             while position < bytes.count {
@@ -159,6 +216,7 @@ public struct JSONParser {
         mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {
             position += 1
             var elements: [JSONValue] = []
+            elements.reserveCapacity(8)
             skipWhitespace()
             if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
                 position += 1
@@ -188,17 +246,21 @@ public struct JSONParser {
         mutating func parseString(quote: UInt8) throws(JSONSyntaxError) -> String {
             position += 1
             let start = position
-            // Fast path: no escapes.
+            // Fast path: no escapes. `highBits` collects bit 7 of every byte, so pure ASCII
+            // text (the usual case) skips our UTF-8 validation.
+            var highBits: UInt8 = 0
             while position < bytes.count {
                 let byte = bytes[position]
                 if byte == quote {
-                    let text = validatedUTF8String(UnsafeBufferPointer(rebasing: bytes[start..<position]))
+                    let run = UnsafeBufferPointer(rebasing: bytes[start..<position])
+                    let text = highBits & 0x80 == 0 ? String(decoding: run, as: UTF8.self) : validatedUTF8String(run)
                     guard let text else { throw error("invalid UTF-8 in a string") }
                     position += 1
                     return text
                 }
                 if byte == UInt8(ascii: "\\") { break }
                 if byte < 0x20 { throw error("control character in a string") }
+                highBits |= byte
                 position += 1
             }
             var scalars: [UInt8] = Array(bytes[start..<position])
@@ -271,6 +333,25 @@ public struct JSONParser {
             return value
         }
 
+        /// The `Int64` spelled by the already-checked digits (with an optional leading `-`)
+        /// in `start..<end`, or nil when it does not fit (the caller then reads a `Double`).
+        @inline(__always)
+        func integerValue(from start: Int, to end: Int) -> Int64? {
+            let negative = bytes[start] == UInt8(ascii: "-")
+            var magnitude: UInt64 = 0
+            for index in (negative ? start + 1 : start)..<end {
+                let (times10, overflow1) = magnitude.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = times10.addingReportingOverflow(UInt64(bytes[index] &- UInt8(ascii: "0")))
+                if overflow1 || overflow2 { return nil }
+                magnitude = sum
+            }
+            if negative {
+                if magnitude <= UInt64(Int64.max) { return -Int64(magnitude) }
+                return magnitude == Int64.min.magnitude ? Int64.min : nil
+            }
+            return magnitude <= UInt64(Int64.max) ? Int64(magnitude) : nil
+        }
+
         mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
             let start = position
             if bytes[position] == UInt8(ascii: "-") { position += 1 }
@@ -297,8 +378,8 @@ public struct JSONParser {
                 while position < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[position]) { position += 1 }
                 guard position > exponentStart else { throw error("invalid number") }
             }
+            if isInteger, let integer = integerValue(from: start, to: position) { return .integer(integer) }
             let text = String(decoding: bytes[start..<position], as: UTF8.self)
-            if isInteger, let integer = Int64(text) { return .integer(integer) }
             guard let double = Double(text) else { throw error("invalid number") }
             return .double(double)
         }
