@@ -89,24 +89,30 @@ enum SocketSystem {
         }
     }
 
+    /// An `Address` holding a copy of a `sockaddr_in` or `sockaddr_in6`.
+    private static func literalAddress<SocketAddress>(_ address: SocketAddress, family: Int32) -> Address {
+        var result = Address()
+        var address = address
+        withUnsafeMutableBytes(of: &result.storage) { target in
+            withUnsafeBytes(of: &address) { target.copyMemory(from: $0) }
+        }
+        result.length = socklen_t(MemoryLayout<SocketAddress>.size)
+        result.family = family
+        return result
+    }
+
     /// The addresses of `host`: literal IPv4 and IPv6 without a lookup, names through `getaddrinfo`.
     ///
     /// `getaddrinfo` blocks for as long as the resolver's own timeouts (resolv.conf) allow;
     /// it runs on a connection's thread, never on the cooperative pool.
     static func resolve(host: String, port: UInt16) -> Result<[Address], ResolveFailure> {
-        var literal = Address()
         var ipv4 = in_addr()
         if inet_pton(AF_INET, host, &ipv4) == 1 {
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = in_port_t(port.bigEndian)
             address.sin_addr = ipv4
-            withUnsafeMutableBytes(of: &literal.storage) { target in
-                withUnsafeBytes(of: &address) { target.copyMemory(from: $0) }
-            }
-            literal.length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            literal.family = AF_INET
-            return .success([literal])
+            return .success([literalAddress(address, family: AF_INET)])
         }
         var ipv6 = in6_addr()
         if inet_pton(AF_INET6, host, &ipv6) == 1 {
@@ -114,12 +120,7 @@ enum SocketSystem {
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = in_port_t(port.bigEndian)
             address.sin6_addr = ipv6
-            withUnsafeMutableBytes(of: &literal.storage) { target in
-                withUnsafeBytes(of: &address) { target.copyMemory(from: $0) }
-            }
-            literal.length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            literal.family = AF_INET6
-            return .success([literal])
+            return .success([literalAddress(address, family: AF_INET6)])
         }
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
