@@ -3,7 +3,7 @@ import Testing
 @testable import Outbox
 import FMSClient
 import FMSProtocol
-import FMSSimulator
+@testable import FMSSimulator
 
 /// What cannot be sent: dead-lettered with the vendor code, once, without hiding the good
 /// messages of the same batch; retried by hand; purged.

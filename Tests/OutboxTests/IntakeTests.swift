@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Outbox
+@testable import FMSSimulator
 import FMSProtocol
 
 /// The intake log: what `enqueue` accepted survives a crash before it reaches the database,

@@ -4,7 +4,7 @@ import Testing
 @testable import Outbox
 import FMSClient
 import FMSProtocol
-import FMSSimulator
+@testable import FMSSimulator
 
 // Helpers of the outbox tests: scratch directories, a clock tests can move, an in-memory
 // gateway behind a transport that injects faults, and small file utilities.
@@ -138,19 +138,11 @@ func makeMessages(_ count: Int, templates: [String], prefix: String, rule: Strin
 
 // MARK: Random
 
-/// SplitMix64: a small seeded generator so fault patterns repeat.
-struct SeededRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
+/// The simulator's seeded generator (SplitMix64), so fault patterns repeat.
+typealias SeededRandom = SplitMix64
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
+    /// A uniform value in 0..<1.
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
 

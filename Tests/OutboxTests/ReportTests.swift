@@ -3,7 +3,7 @@ import Testing
 @testable import Outbox
 import FMSClient
 import FMSProtocol
-import FMSSimulator
+@testable import FMSSimulator
 
 /// The report journal (popped reports are committed before anyone sees them), pruning, and
 /// rule state.

@@ -3,7 +3,7 @@ import Testing
 @testable import Outbox
 import FMSClient
 import FMSProtocol
-import FMSSimulator
+@testable import FMSSimulator
 
 /// The sender against an in-memory gateway: batching, at-least-once delivery under faults.
 @Suite("Outbox sender: batching and retries")

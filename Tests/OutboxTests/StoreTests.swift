@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Outbox
+@testable import FMSSimulator
 import FMSProtocol
 
 /// The state directory and its database: files and modes, WAL, schema, the lock, and every

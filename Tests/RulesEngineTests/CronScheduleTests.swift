@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import RulesEngine
+@testable import FMSSimulator
 
 private func instant(_ text: String) -> Date {
     let formatter = ISO8601DateFormatter()
@@ -21,17 +22,8 @@ private func zone(_ name: String) -> TimeZone { TimeZone(identifier: name)! }
 
 private func cron(_ text: String) -> CronExpression { try! CronExpression(text) }
 
-/// A seeded generator, so the randomized comparisons are reproducible.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A seeded generator (the simulator's SplitMix64), so the randomized comparisons are reproducible.
+private typealias SplitMix = SplitMix64
 
 /// Minute by minute over real time, with Calendar reading the wall clock: the schedule a wildcard
 /// job follows (it fires at every real minute whose local wall time matches).
@@ -221,7 +213,7 @@ struct CronScheduleTests {
     ])
     func agreesWithCalendar(_ zoneName: String) {
         let timeZone = zone(zoneName)
-        var random = SplitMix(state: 42)
+        var random = SplitMix(seed: 42)
         func field(_ range: ClosedRange<Int>) -> String {
             switch Int.random(in: 0..<5, using: &random) {
             case 0: return "*"
