@@ -5,7 +5,7 @@ public enum FMSCommandLine {
     /// The version `fms --version` prints.
     public static let version = "0.1.0"
 
-    static let commands: [Command] = GatewayCommands.all + [LuaCommands.run, LuaCommands.check]
+    static let commands: [Command] = GatewayCommands.all + [LuaCommands.run, LuaCommands.check, WatchCommand.command]
         + OutboxCommands.all + [SimCommand.command]
 
     /// Runs with the process's arguments and environment, then exits.

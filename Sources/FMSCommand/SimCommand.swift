@@ -34,6 +34,7 @@ enum SimCommand {
             .value("drop-share", "X", "share 0..1 of requests processed, then the connection closed unanswered"),
             .value("seed", "N", "seed of the random choices (default fixed)"),
             .flag("no-ledger", "do not keep the ledger of accepted messages"),
+            .value("template", "ID=TEXT", "a template that exists (approved) from the start (repeatable)", repeatable: true),
             .value("max-body", "BYTES", "largest request body accepted (default 4194304)"),
             .value("idle-timeout", "SECONDS", "close idle keep-alive connections after this (default 30)"),
             .value("request-timeout", "SECONDS", "slow clients must send a whole request within this (default 10)"),
@@ -59,6 +60,34 @@ enum SimCommand {
         Output.diagnostic("sim: stopped")
     }
 
+    /// `M[=STATE]` items as a table of failing mobiles.
+    static func failingMobiles(_ items: [String], option: String) throws(CommandError) -> [String: ReportState] {
+        var mobiles: [String: ReportState] = [:]
+        for item in items {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let mobile = parts.first, ProtocolText.isValidMobile(mobile) else {
+                throw .usage("--\(option) '\(item)': not a mobile number")
+            }
+            let state = parts.count == 2 ? ReportState(parts[1]) : .failUnknown
+            if case .unknown(let name) = state { throw .usage("--\(option) '\(item)': unknown state '\(name)'") }
+            mobiles[mobile] = state
+        }
+        return mobiles
+    }
+
+    /// `ID=TEXT` items as a template table.
+    static func presetTemplates(_ items: [String], option: String) throws(CommandError) -> [String: String] {
+        var templates: [String: String] = [:]
+        for item in items {
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].trimmingSpaces().isEmpty, !parts[1].trimmingSpaces().isEmpty else {
+                throw .usage("--\(option) '\(item)': expected ID=TEXT, e.g. 1001='Disk {host} is {pct}% full'")
+            }
+            templates[parts[0].trimmingSpaces()] = parts[1]
+        }
+        return templates
+    }
+
     static func configuration(_ arguments: ParsedArguments,
                               environment: [String: String]) throws(CommandError) -> (GatewayConfiguration, HTTPServer.Configuration) {
         let appId = arguments.value("app-id") ?? environment["FMS_APP_ID"] ?? "TEST-APP"
@@ -78,15 +107,7 @@ enum SimCommand {
         if let value = try seconds(arguments, "review-delay") { configuration.reviewDelay = value }
         if let value = try seconds(arguments, "report-delay") { configuration.reportDelay = value }
         if let value = try share(arguments, "failure-share") { configuration.failureShare = value }
-        for item in arguments.all("fail-mobile") {
-            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
-            guard let mobile = parts.first, ProtocolText.isValidMobile(mobile) else {
-                throw .usage("sim: --fail-mobile '\(item)': not a mobile number")
-            }
-            let state = parts.count == 2 ? ReportState(parts[1]) : .failUnknown
-            if case .unknown(let name) = state { throw .usage("sim: --fail-mobile '\(item)': unknown state '\(name)'") }
-            configuration.failingMobiles[mobile] = state
-        }
+        configuration.failingMobiles = try failingMobiles(arguments.all("fail-mobile"), option: "fail-mobile")
         if arguments.has("no-rate-limits") { configuration.rateLimits = [:] }
         for item in arguments.all("rate") {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
@@ -109,6 +130,7 @@ enum SimCommand {
             configuration.seed = value
         }
         configuration.keepsLedger = !arguments.has("no-ledger")
+        configuration.presetTemplates = try presetTemplates(arguments.all("template"), option: "template")
 
         var http = HTTPServer.Configuration()
         if let host = arguments.value("host") {
@@ -145,75 +167,5 @@ enum SimCommand {
         guard let text = arguments.value(name) else { return nil }
         guard let value = Double(text), (0...1).contains(value) else { throw .usage("sim: --\(name) '\(text)' is not between 0 and 1") }
         return value
-    }
-}
-
-/// Waits for SIGINT or SIGTERM without killing the process.
-///
-/// A plain signal handler writes to a pipe that a thread reads: unlike a dispatch signal source
-/// (registered later, on another thread, while the signal is ignored) it loses no signal that
-/// arrives once `install()` has returned.
-enum SignalWaiter {
-    /// Starts catching SIGINT and SIGTERM now; the returned latch opens once either arrives.
-    static func install() -> SignalLatch {
-        let latch = SignalLatch()
-        var ends: [Int32] = [-1, -1]
-        guard pipe(&ends) == 0 else {
-            // No pipe: fall back to the default action (the process ends on the signal).
-            return latch
-        }
-        SignalPipe.writeEnd = ends[1]
-        let readEnd = ends[0]
-        let reader = Thread {
-            var byte: UInt8 = 0
-            while read(readEnd, &byte, 1) < 0 && errno == EINTR {}
-            latch.open()
-        }
-        reader.start()
-        for number in [SIGINT, SIGTERM] { signal(number, signalHandler) }
-        return latch
-    }
-}
-
-/// The write end of the signal pipe, set before any handler is installed.
-private enum SignalPipe {
-    nonisolated(unsafe) static var writeEnd: Int32 = -1
-}
-
-/// Async-signal-safe: one write(2).
-private func signalHandler(_ number: Int32) {
-    var byte = UInt8(truncatingIfNeeded: number)
-    _ = write(SignalPipe.writeEnd, &byte, 1)
-}
-
-/// Opens once; `wait()` returns when it is open (at once if it already is).
-final class SignalLatch: @unchecked Sendable {
-    private let lock = NSLock()
-    private var isOpen = false
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    /// Opens the latch and releases every waiter.
-    func open() {
-        lock.lock()
-        guard !isOpen else { lock.unlock(); return }
-        isOpen = true
-        let released = waiters
-        waiters = []
-        lock.unlock()
-        for waiter in released { waiter.resume() }
-    }
-
-    /// Returns once the latch is open.
-    func wait() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if isOpen {
-                lock.unlock()
-                continuation.resume()
-            } else {
-                waiters.append(continuation)
-                lock.unlock()
-            }
-        }
     }
 }

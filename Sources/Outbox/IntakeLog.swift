@@ -148,6 +148,7 @@ final class IntakeLog {
                        JSONMember("m", .string(message.mobile)), JSONMember("v", variablesJSON(message.variables))]
         if let rule = message.rule { members.append(JSONMember("r", .string(rule))) }
         if let key = message.key { members.append(JSONMember("k", .string(key))) }
+        if let notBefore = message.notBefore { members.append(JSONMember("n", .double(notBefore))) }
         return .object(members)
     }
 
@@ -169,10 +170,19 @@ final class IntakeLog {
             var variables: [String: String] = [:]
             for member in json["v"]?.objectMembers ?? [] { variables[member.key] = member.value.lenientString ?? "" }
             messages.append(NewMessage(customId: customId, template: template, mobile: mobile, variables: variables,
-                                       rule: json["r"]?.lenientString, key: json["k"]?.lenientString))
+                                       rule: json["r"]?.lenientString, key: json["k"]?.lenientString,
+                                       notBefore: json["n"].flatMap(Self.seconds)))
             offset += 8 + length
         }
         return messages
+    }
+
+    private static func seconds(_ value: JSONValue) -> Double? {
+        switch value {
+        case .double(let number): return number
+        case .integer(let number): return Double(number)
+        default: return nil
+        }
     }
 
     private static func appendUInt32(_ value: UInt32, to bytes: inout [UInt8]) {

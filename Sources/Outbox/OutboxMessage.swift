@@ -22,15 +22,19 @@ public struct NewMessage: Sendable, Equatable {
     public var rule: String?
     /// The dedup/cooldown key it was sent under, if any.
     public var key: String?
+    /// The earliest time (Unix seconds) to send it: set by a rate limit or quiet hours; nil sends at once.
+    public var notBefore: Double?
 
     /// Creates a message.
-    public init(customId: String, template: String, mobile: String, variables: [String: String], rule: String? = nil, key: String? = nil) {
+    public init(customId: String, template: String, mobile: String, variables: [String: String], rule: String? = nil,
+                key: String? = nil, notBefore: Double? = nil) {
         self.customId = customId
         self.template = template
         self.mobile = mobile
         self.variables = variables
         self.rule = rule
         self.key = key
+        self.notBefore = notBefore
     }
 }
 

@@ -49,7 +49,7 @@ final class OutboxStore {
             try OutboxStore.migrate(database)
             insertMessage = try database.prepare("""
                 INSERT OR IGNORE INTO messages(custom_id, template, mobile, vars, rule, key, state, created_at, next_attempt_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?7)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, MAX(?7, COALESCE(?8, ?7)))
                 """)
             insertReport = try database.prepare("""
                 INSERT INTO reports(fms_id, custom_id, mobile, state, description, receive_time, submit_time, fetched_at,
@@ -98,7 +98,8 @@ final class OutboxStore {
                 for message in messages {
                     let vars = JSONWriter.string(of: IntakeLog.variablesJSON(message.variables))
                     try insertMessage.run([.text(message.customId), .text(message.template), .text(message.mobile), .text(vars),
-                                           .optional(message.rule), .optional(message.key), .real(now)])
+                                           .optional(message.rule), .optional(message.key), .real(now),
+                                           message.notBefore.map { .real($0) } ?? .null])
                 }
             }
         } catch {

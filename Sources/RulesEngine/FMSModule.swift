@@ -27,16 +27,23 @@ public enum FMSModule {
                 }
                 return .value(.number(seconds))
             },
+            "now": { _ throws(LuaBindingError) in .value(.number(Date().timeIntervalSince1970)) },
         ].merging(RegistrationBindings.functions(context), uniquingKeysWith: { first, _ in first }))
         state.defineClass(RegistrationBindings.handleClass, methods: [
             "stop": { call throws(LuaBindingError) in
-                guard call.typeName(1) == "table" else { throw call.argumentError(1, "call it as handle:stop()") }
+                guard case .table(let handle) = try call.value(1), case .integer(let id) = handle["id"] else {
+                    throw call.argumentError(1, "call it as handle:stop()")
+                }
+                context.registry.stop(Int(id))
                 return .none
             },
         ])
         state.defineModule("fms.template", functions: [
             "report": { call throws(LuaBindingError) in try GatewayBindings.reportTemplate(call, context) },
             "query": { call throws(LuaBindingError) in try GatewayBindings.queryTemplate(call, context) },
+        ])
+        state.defineModule("fms.fs", functions: [
+            "usage": { call throws(LuaBindingError) in try FileSystemBindings.usage(call) },
         ])
         state.defineModule("fms.log", functions: [
             "info": { call throws(LuaBindingError) in try log(call, level: "info", context) },

@@ -10,6 +10,8 @@ public enum FMSModuleMode: Sendable, Equatable {
     case run
     /// `fms check`: sends and network calls only validate; registrations are recorded.
     case check
+    /// `fms watch`: registrations are recorded with their handlers and started by the watcher.
+    case watch
 }
 
 /// A log line from Lua: level, text, and the `file:line:` that logged it.
@@ -45,19 +47,25 @@ public final class FMSModuleContext: Sendable {
     /// Where sends and queries go.
     public let backend: any GatewayBackend
     /// What was sent and what failed.
-    public let tally = SendTally()
+    public let tally: SendTally
     /// What rule files registered (check mode).
     public let registry = RuleRegistry()
+    /// Whether sends are only logged (`fms watch --dry-run`).
+    public let dryRun: Bool
     private let logSink: @Sendable (LuaLogLine) -> Void
-    private let cooldowns = Mutex<[String: Double]>([:])
+    private let policy: CooldownState
     private let configurationStore = Mutex(RuleConfiguration())
     private let clock: @Sendable () -> Double
 
     /// Creates a context.
     public init(mode: FMSModuleMode, backend: any GatewayBackend, outbox: OutboxHandle? = nil, rule: String? = nil,
+                dryRun: Bool = false, tally: SendTally = SendTally(), cooldowns: CooldownState = CooldownState(),
                 clock: @escaping @Sendable () -> Double = { Date().timeIntervalSince1970 },
                 log: @escaping @Sendable (LuaLogLine) -> Void) {
         self.mode = mode
+        self.tally = tally
+        self.policy = cooldowns
+        self.dryRun = dryRun
         self.backend = backend
         self.outbox = outbox
         self.rule = rule
@@ -83,7 +91,9 @@ public final class FMSModuleContext: Sendable {
 
     /// Records ids as queued by this context; false (recording nothing) if one was already used here.
     func noteQueued(_ ids: [String]) -> String? {
-        queued.withLock { q in
+        // Only `fms run` waits for its messages; a long-running watcher must not remember every id.
+        guard mode == .run else { return nil }
+        return queued.withLock { q in
             var fresh = Set<String>()
             for id in ids where q.set.contains(id) || !fresh.insert(id).inserted { return id }
             q.list.append(contentsOf: ids)
@@ -99,13 +109,133 @@ public final class FMSModuleContext: Sendable {
 
     func configure(_ change: (inout RuleConfiguration) -> Void) { configurationStore.withLock { change(&$0) } }
 
-    /// Claims `key` for `cooldown` seconds: nil if free (now claimed), else the seconds left.
-    func claimCooldown(key: String, cooldown: Double) -> Double? {
+    /// Claims `key` for `cooldown` seconds: nil if free (now claimed), else the seconds left (the
+    /// send is counted as suppressed, and kept for the window's summary when it asks for one).
+    func claimCooldown(key: String, cooldown: Double, message: NewMessage, summary: Bool) -> Double? {
         let now = clock()
-        return cooldowns.withLock { table in
-            if let until = table[key], until > now { return until - now }
-            table[key] = now + cooldown
-            return nil
+        let (remaining, newWindowEnd): (Double?, Double?) = policy.cooldowns.withLock { table in
+            if let remaining = table.suppress(key: key, message: message, now: now) { return (remaining, nil) }
+            table.open(key: key, until: now + cooldown, summary: summary, now: now)
+            return (nil, summary ? now + cooldown : nil)
         }
+        if remaining != nil { tally.noteSuppressed() }
+        if let newWindowEnd { cooldownObserver.withLock { $0 }?(newWindowEnd) }
+        return remaining
+    }
+
+    private let cooldownObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+
+    /// Tells `observer` when a cooldown window that asked for a summary will close.
+    public func observeCooldownWindows(_ observer: @escaping @Sendable (Double) -> Void) {
+        cooldownObserver.withLock { $0 = observer }
+    }
+
+    /// Summary messages of the cooldown windows closed by `now` in which repeats were suppressed:
+    /// the last suppressed message with `suppressed` and `summary` ("and 12 more") added to its variables.
+    public func closedCooldownSummaries(now: Double? = nil) -> [NewMessage] {
+        policy.cooldowns.withLock { $0.close(now: now ?? clock()) }
+    }
+
+    /// When a queued message may be sent: nil for now, or later when the rate limit of
+    /// `fms.config` is used up or (unless `urgent`) quiet hours are on.
+    func sendTime(urgent: Bool) -> Double? {
+        let configuration = configuration
+        guard configuration.rate != nil || configuration.quiet != nil else { return nil }
+        let now = clock()
+        var time = now
+        if !urgent, let quiet = configuration.quiet {
+            let zone = configuration.timezone.flatMap(TimeZone.init(identifier:)) ?? TimeZone.current
+            time = QuietHours(start: quiet.start, end: quiet.end, timeZone: zone).end(after: time) ?? time
+        }
+        if let rate = configuration.rate {
+            time = policy.rateSlots.withLock { slots in
+                var slot = time
+                if slots.count >= rate.count { slot = max(slot, slots[slots.count - rate.count] + rate.seconds) }
+                let index = slots.firstIndex { $0 > slot } ?? slots.endIndex
+                slots.insert(slot, at: index)
+                if slots.count > rate.count * 2 { slots.removeFirst(slots.count - rate.count) }
+                return slot
+            }
+        }
+        return time > now + 0.001 ? time : nil
+    }
+}
+
+/// The send policies' memory: cooldown windows and rate-limit slots. The watcher keeps one
+/// across reloads, so a reload neither reopens cooldowns nor resets the rate limit.
+public final class CooldownState: Sendable {
+    let cooldowns = Mutex(CooldownTable())
+    let rateSlots = Mutex<[Double]>([])
+
+    /// Empty windows and slots.
+    public init() {}
+}
+
+/// Cooldown windows by key, with what each suppressed.
+struct CooldownTable {
+    struct Window {
+        var until: Double
+        var summary: Bool
+        var suppressed = 0
+        var last: NewMessage?
+    }
+    private var windows: [String: Window] = [:]
+    private var closedWithSummary: [NewMessage] = []
+
+    /// Counts a repeat inside an open window and returns the seconds left; nil when no window is open.
+    mutating func suppress(key: String, message: NewMessage, now: Double) -> Double? {
+        guard var window = windows[key], window.until > now else { return nil }
+        window.suppressed += 1
+        if window.summary { window.last = message }
+        windows[key] = window
+        return window.until - now
+    }
+
+    /// Opens a window for `key` (closing an expired one first).
+    mutating func open(key: String, until: Double, summary: Bool, now: Double) {
+        if let expired = windows[key], let message = Self.summary(of: expired) { closedWithSummary.append(message) }
+        windows[key] = Window(until: until, summary: summary)
+        if windows.count > 10_000 { closedWithSummary += close(now: now) }
+    }
+
+    /// Removes the windows closed by `now`; returns the summaries due.
+    mutating func close(now: Double) -> [NewMessage] {
+        var due = closedWithSummary
+        closedWithSummary = []
+        for (key, window) in windows where window.until <= now {
+            if let message = Self.summary(of: window) { due.append(message) }
+            windows[key] = nil
+        }
+        return due
+    }
+
+    private static func summary(of window: Window) -> NewMessage? {
+        guard window.summary, window.suppressed > 0, var message = window.last else { return nil }
+        message.customId = Outbox.generateId()
+        message.variables["suppressed"] = String(window.suppressed)
+        message.variables["summary"] = "and \(window.suppressed) more"
+        return message
+    }
+}
+
+/// Quiet hours: a daily window of local wall-clock time.
+struct QuietHours {
+    /// Minutes after midnight the window opens and closes (it may span midnight).
+    var start: Int
+    var end: Int
+    var timeZone: TimeZone
+
+    /// The end of the window when `time` falls inside it; nil otherwise.
+    func end(after time: Double) -> Double? {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let date = Date(timeIntervalSince1970: time)
+        let parts = calendar.dateComponents([.hour, .minute], from: date)
+        let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
+        let inside = start < end ? (minute >= start && minute < end) : (minute >= start || minute < end)
+        guard inside else { return nil }
+        let next = calendar.nextDate(after: date, matching: DateComponents(hour: end / 60, minute: end % 60, second: 0),
+                                     matchingPolicy: .nextTime)
+        return next?.timeIntervalSince1970
     }
 }

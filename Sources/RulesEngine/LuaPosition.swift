@@ -7,4 +7,11 @@ enum LuaPosition {
         while let last = text.last, last == " " || last == ":" { text.removeLast() }
         return String(text)
     }
+
+    /// The file of a `"file:line: "` prefix (nil when there is none).
+    static func rule(of prefix: String) -> String? {
+        let position = trimmed(prefix)
+        guard let colon = position.lastIndex(of: ":"), Int(position[position.index(after: colon)...]) != nil else { return nil }
+        return String(position[..<colon])
+    }
 }

@@ -20,6 +20,7 @@ public enum OutboxBindings {
         do {
             outbox = try handle.get()
             try outbox.enqueue(messages)
+            context.tally.noteQueued(messages.count, deferred: messages.filter { $0.notBefore != nil }.count)
         } catch {
             context.forgetQueued(messages.map(\.customId))
             throw LuaBindingError("\(name): the outbox refused the message: \(error)")

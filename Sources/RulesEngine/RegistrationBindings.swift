@@ -24,7 +24,9 @@ enum RegistrationBindings {
                 var summary = path + (match.map { "/\($0)" } ?? "") + " (" + events.joined(separator: ", ") + ")"
                 if recursive { summary += " recursive" }
                 if let debounce { summary += " debounce \(format(debounce))" }
-                return try register(call, context, kind: "watch", summary: summary)
+                let spec = WatchSpec(path: path, glob: match, kinds: Set(events.compactMap(FileEvent.Kind.init(rawValue:))),
+                                     recursive: recursive, debounce: debounce ?? 0)
+                return try register(call, context, kind: "watch", summary: summary, spec: .watch(spec), handler: .field(options))
             },
             "tail": { call throws(LuaBindingError) in
                 let options = try call.options(1, allowed: ["path", "match", "handler"])
@@ -32,7 +34,9 @@ enum RegistrationBindings {
                 guard !path.isEmpty else { throw options.fieldError("path", "is empty") }
                 let match = try options.optionalString("match")
                 try requireHandler(options)
-                return try register(call, context, kind: "tail", summary: path + (match.map { " matching '\($0)'" } ?? ""))
+                return try register(call, context, kind: "tail", summary: path + (match.map { " matching '\($0)'" } ?? ""),
+                                    spec: .tail(path: WatchSpec.normalize(path), match: match.flatMap { $0.isEmpty ? nil : $0 }),
+                                    handler: .field(options))
             },
             "every": { call throws(LuaBindingError) in
                 let text = try call.string(1)
@@ -40,28 +44,40 @@ enum RegistrationBindings {
                     throw call.argumentError(1, "'\(text)' is not a positive duration such as \"30s\", \"5m\" or \"1h\"")
                 }
                 try requireFunction(call, 2)
-                return try register(call, context, kind: "every", summary: "every \(format(seconds))")
+                guard let timer = EveryTimer(period: seconds) else {
+                    throw call.argumentError(1, "'\(text)' is not a positive duration such as \"30s\", \"5m\" or \"1h\"")
+                }
+                return try register(call, context, kind: "every", summary: "every \(format(seconds))",
+                                    spec: .every(timer), handler: .argument(2))
             },
             "cron": { call throws(LuaBindingError) in
                 let text = try call.string(1)
+                let expression: CronExpression
                 do throws(CronExpression.ParseError) {
-                    _ = try CronExpression(text)
+                    expression = try CronExpression(text)
                 } catch {
                     throw call.argumentError(1, error.description)
                 }
                 try requireFunction(call, 2)
-                return try register(call, context, kind: "cron", summary: "cron '\(text)'")
+                return try register(call, context, kind: "cron", summary: "cron '\(text)'",
+                                    spec: .cron(expression), handler: .argument(2))
             },
             "balance_below": { call throws(LuaBindingError) in
-                let options = try call.options(1, allowed: ["threshold", "every", "handler"])
+                let options = try call.options(1, allowed: ["threshold", "every", "rearm", "handler"])
                 guard let threshold = try options.optionalInteger("threshold") else {
                     throw options.fieldError("threshold", "integer expected, got \(options.typeName("threshold"))")
                 }
                 let interval = try SendBindings.duration(options, "every") ?? 600
                 guard interval > 0 else { throw options.fieldError("every", "must be positive") }
+                let rearm = try options.optionalInteger("rearm") ?? BalanceEdge.defaultRearm(threshold: threshold)
+                guard rearm >= threshold else {
+                    throw options.fieldError("rearm", "\(rearm) is below the threshold \(threshold); it must be at or above it")
+                }
                 try requireHandler(options)
                 return try register(call, context, kind: "balance_below",
-                                    summary: "balance below \(threshold), checked every \(format(interval))")
+                                    summary: "balance below \(threshold) (re-armed at \(rearm)), checked every \(format(interval))",
+                                    spec: .balanceBelow(threshold: threshold, rearm: rearm, interval: interval),
+                                    handler: .field(options))
             },
             "on_report": { call throws(LuaBindingError) in
                 let options = try call.options(1, allowed: ["state", "mobile", "handler"])
@@ -71,11 +87,13 @@ enum RegistrationBindings {
                 var summary = "reports"
                 if let state { summary += " in state \(state)" }
                 if let mobile { summary += " for \(mobile)" }
-                return try register(call, context, kind: "on_report", summary: summary)
+                return try register(call, context, kind: "on_report", summary: summary,
+                                    spec: .onReport(state: state, mobile: mobile), handler: .field(options))
             },
             "on_failure": { call throws(LuaBindingError) in
                 try requireFunction(call, 1)
-                return try register(call, context, kind: "on_failure", summary: "sends that failed for good")
+                return try register(call, context, kind: "on_failure", summary: "sends that failed for good",
+                                    spec: .onFailure, handler: .argument(1))
             },
         ]
     }
@@ -118,15 +136,28 @@ enum RegistrationBindings {
         }
     }
 
-    private static func register(_ call: LuaCall, _ context: FMSModuleContext, kind: String,
-                                 summary: String) throws(LuaBindingError) -> LuaCallResult {
-        guard context.mode == .check else {
+    /// Where a registration's handler is: an argument, or the `handler` field of its options.
+    private enum HandlerPlace {
+        case argument(Int)
+        case field(LuaOptions)
+    }
+
+    private static func register(_ call: LuaCall, _ context: FMSModuleContext, kind: String, summary: String,
+                                 spec: RegistrationSpec, handler: HandlerPlace) throws(LuaBindingError) -> LuaCallResult {
+        guard context.mode != .run else {
             throw LuaBindingError("fms.\(kind) registers a rule, which needs 'fms watch'; 'fms run' runs a script once "
                                   + "(use 'fms check' to validate rule files)")
         }
         let position = LuaPosition.trimmed(call.callerPosition())
-        context.registry.add(Registration(kind: kind, summary: summary, position: position))
-        let id = context.registry.registrations.count
+        var registration = Registration(kind: kind, summary: summary, position: position)
+        if context.mode == .watch {
+            registration.spec = spec
+            switch handler {
+            case .argument(let index): registration.handler = try call.function(index)
+            case .field(let options): registration.handler = try options.optionalFunction("handler")
+            }
+        }
+        let id = context.registry.add(registration)
         return .object(LuaTable(["kind": .text(kind), "id": .integer(Int64(id))]), className: handleClass)
     }
 

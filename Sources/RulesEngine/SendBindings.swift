@@ -5,7 +5,7 @@ import Outbox
 
 /// `fms.send{…}` and `fms.batch{…}`: argument checks, cooldowns, then the backend.
 enum SendBindings {
-    static let sendKeys = ["mobile", "template", "vars", "id", "key", "cooldown", "wait", "urgent"]
+    static let sendKeys = ["mobile", "template", "vars", "id", "key", "cooldown", "summary", "wait", "urgent"]
 
     static func send(_ call: LuaCall, _ context: FMSModuleContext) throws(LuaBindingError) -> LuaCallResult {
         let options = try call.options(1, allowed: sendKeys)
@@ -13,21 +13,32 @@ enum SendBindings {
         let template = try checkedTemplate(options)
         let variables = try checkedVariables(try options.value("vars"), field: "vars", options)
         let id = try checkedId(try options.optionalString("id"), field: "id", options)
-        _ = try options.optionalBoolean("wait")
-        _ = try options.optionalBoolean("urgent")
+        let wait = try options.optionalBoolean("wait") ?? false
+        let urgent = try options.optionalBoolean("urgent") ?? false
         let key = try options.optionalString("key")
-        if let cooldown = try duration(options, "cooldown") {
+        let summary = try options.optionalBoolean("summary") ?? false
+        let cooldown = try duration(options, "cooldown")
+        if cooldown == nil, summary { throw options.fieldError("summary", "needs a 'cooldown' (and a 'key')") }
+        let rule = context.rule ?? LuaPosition.rule(of: call.callerPosition())
+        var message = NewMessage(customId: id ?? Outbox.generateId(), template: template, mobile: mobile,
+                                 variables: variables, rule: rule, key: key)
+        if let cooldown {
             guard let key else { throw options.fieldError("cooldown", "needs a 'key' naming what repeats") }
-            if let remaining = context.claimCooldown(key: key, cooldown: cooldown) {
+            if let remaining = context.claimCooldown(key: key, cooldown: cooldown, message: message, summary: summary) {
                 let left = Int(remaining.rounded(.up))
                 return .values([.nil, .text("suppressed: key '\(key)' is cooling down for \(left)s more")])
             }
         }
+        if context.dryRun {
+            context.log(LuaLogLine(level: "info", message: "dry run: would send template \(template) to \(mobile)"
+                                   + (variables.isEmpty ? "" : " with " + variables.keys.sorted().map { "\($0)=\(variables[$0] ?? "")" }
+                                   .joined(separator: ", ")), position: LuaPosition.trimmed(call.callerPosition())))
+            context.tally.noteDryRun(1)
+            return .value(.table(LuaTable(["customFmsId": .text(message.customId), "mobile": .text(mobile), "dryRun": .boolean(true)])))
+        }
         if let outbox = context.outbox {
-            let message = NewMessage(customId: id ?? Outbox.generateId(), template: template, mobile: mobile,
-                                     variables: variables, rule: context.rule, key: key)
-            return try OutboxBindings.enqueue([message], outbox: outbox, wait: try options.optionalBoolean("wait") ?? false,
-                                              single: true, context: context)
+            message.notBefore = context.sendTime(urgent: urgent)
+            return try OutboxBindings.enqueue([message], outbox: outbox, wait: wait, single: true, context: context)
         }
         return FMSModule.suspend("fms.send", context) { () throws(FMSClientError) -> [LuaValue] in
             let sent = try await context.backend.send(mobile: mobile, templateId: template, variables: variables, customFmsId: id)
@@ -65,10 +76,20 @@ enum SendBindings {
             let id = try checkedId(idValue.stringValue ?? numberText(idValue), field: "\(place).id", options)
             entries.append(BatchEntry(mobile: mobile, customFmsId: id, content: variables))
         }
+        if context.dryRun {
+            context.log(LuaLogLine(level: "info", message: "dry run: would send template \(template) to \(entries.count) mobile(s): "
+                                   + entries.prefix(5).map(\.mobile).joined(separator: ", ") + (entries.count > 5 ? ", …" : ""),
+                                   position: LuaPosition.trimmed(call.callerPosition())))
+            context.tally.noteDryRun(entries.count)
+            return .value(.table(LuaTable(sequence: entries.map { entry in
+                .table(LuaTable(["mobile": .text(entry.mobile), "dryRun": .boolean(true)]))
+            })))
+        }
         if let outbox = context.outbox {
+            let rule = context.rule ?? LuaPosition.rule(of: call.callerPosition())
             let messages = entries.map { entry in
                 NewMessage(customId: entry.customFmsId ?? Outbox.generateId(), template: template, mobile: entry.mobile,
-                           variables: entry.content, rule: context.rule)
+                           variables: entry.content, rule: rule, notBefore: context.sendTime(urgent: false))
             }
             return try OutboxBindings.enqueue(messages, outbox: outbox, wait: false, single: false, context: context)
         }

@@ -22,7 +22,16 @@ public final class Gateway: Sendable {
         self.configuration = configuration
         self.clock = clock
         var accounts: [String: GatewayState.Account] = [:]
-        for account in configuration.accounts { accounts[account.appId] = GatewayState.Account(settings: account) }
+        for account in configuration.accounts {
+            var state = GatewayState.Account(settings: account)
+            for (id, text) in configuration.presetTemplates {
+                // Created long enough ago to be approved by every carrier.
+                state.templatesById[id] = GatewayState.Template(id: id, text: text, variables: ProtocolText.templateVariables(text),
+                                                                createdAt: -configuration.reviewDelay)
+                state.templatesByText[text] = id
+            }
+            accounts[account.appId] = state
+        }
         state = Mutex(GatewayState(accounts: accounts, random: SplitMix64(seed: configuration.seed),
                                    faults: configuration.faults, failureShare: configuration.failureShare))
         // fmsIds are unique per process: the start time in milliseconds, then a counter.

@@ -75,6 +75,8 @@ public struct GatewayConfiguration: Sendable {
     public var seed: UInt64
     /// Whether to keep the ledger of accepted messages (`GET /__sim/ledger`).
     public var keepsLedger: Bool
+    /// Templates every account has from the start, already approved: id → text (demos, `fms watch --sim`).
+    public var presetTemplates: [String: String] = [:]
 
     /// The vendor's rate limits: templateReport 1/s, getFMSReport and getBalance 10/s, sends unlimited.
     public static let vendorRateLimits: [Endpoint: Int] = [.templateReport: 1, .getReports: 10, .getBalance: 10]
