@@ -119,27 +119,29 @@ enum WatchCommand {
                 requester.yield(0)
             }
         }
+        // One loop for every request: SIGHUP reloads; the first SIGTERM/SIGINT (or the end of --for)
+        // starts a clean stop; a second one exits at once (the outbox is durable).
+        var stopping = false
         for await request in requests {
             if request == SIGHUP {
+                guard !stopping else { continue }
                 logger.log(.info, "SIGHUP: reloading the rules")
                 await watcher.reload(reason: "SIGHUP")
-                continue
-            }
-            logger.log(.info, request == 0 ? "ran for \(arguments.value("for") ?? ""): stopping"
-                       : "\(request == SIGINT ? "SIGINT" : "SIGTERM"): stopping (a second signal exits at once)")
-            break
-        }
-        forwarding.cancel()
-        // A second SIGTERM/SIGINT while stopping exits at once: the outbox is durable.
-        let impatience = Task.detached {
-            for await number in signals where number != SIGHUP {
+            } else if !stopping {
+                stopping = true
+                logger.log(.info, request == 0 ? "ran for \(arguments.value("for") ?? ""): stopping"
+                           : "\(request == SIGINT ? "SIGINT" : "SIGTERM"): stopping (a second signal exits at once)")
+                Task {
+                    let summary = await watcher.shutdown()
+                    logger.log(.info, "stopped: " + summary)
+                    requester.finish()
+                }
+            } else if request != 0 {
                 logger.log(.warn, "second signal: exiting at once; queued messages stay in the outbox")
                 exit(130)
             }
         }
-        let summary = await watcher.shutdown()
-        impatience.cancel()
-        logger.log(.info, "stopped: " + summary)
+        forwarding.cancel()
     }
 
     private static func duration(_ arguments: ParsedArguments, _ name: String) throws(CommandError) -> Double? {

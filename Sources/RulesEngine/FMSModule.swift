@@ -28,6 +28,21 @@ public enum FMSModule {
                 return .value(.number(seconds))
             },
             "now": { _ throws(LuaBindingError) in .value(.number(Date().timeIntervalSince1970)) },
+            "sleep": { call throws(LuaBindingError) in
+                let seconds: Double
+                switch try call.value(1) {
+                case .integer(let number) where number >= 0: seconds = Double(number)
+                case .number(let number) where number >= 0 && number.isFinite: seconds = number
+                case .string(let text) where DurationText.seconds(text.text) != nil: seconds = DurationText.seconds(text.text) ?? 0
+                case let other: throw call.argumentError(1, "seconds or a duration such as \"500ms\" expected, got \(other.typeName) \(other)")
+                }
+                // Checking rules must not wait; running them suspends only this coroutine.
+                guard context.mode != .check else { return .none }
+                return .suspend(LuaSuspension {
+                    try? await Task.sleep(nanoseconds: UInt64(min(seconds, 86_400) * 1e9))
+                    return .success([])
+                })
+            },
         ].merging(RegistrationBindings.functions(context), uniquingKeysWith: { first, _ in first }))
         state.defineClass(RegistrationBindings.handleClass, methods: [
             "stop": { call throws(LuaBindingError) in

@@ -102,6 +102,20 @@ public final class FMSModuleContext: Sendable {
         }
     }
 
+    private let ruleFiles = Mutex<[String]>([])
+
+    /// Notes a rule file loaded in this context, so positions in it map back to its whole path.
+    public func noteRuleFile(_ path: String) { ruleFiles.withLock { $0.append(path) } }
+
+    /// The rule file of a `file:line` position: Lua shortens long chunk names to "...tail", so the
+    /// loaded file that ends with the tail is the one.
+    func ruleFile(at position: String) -> String {
+        guard let file = LuaPosition.rule(of: position) else { return position }
+        guard file.hasPrefix("...") else { return file }
+        let tail = file.dropFirst(3)
+        return ruleFiles.withLock { files in files.last { $0.hasSuffix(tail) } } ?? file
+    }
+
     /// The settings made with `fms.config`.
     public var configuration: RuleConfiguration { configurationStore.withLock { $0 } }
 

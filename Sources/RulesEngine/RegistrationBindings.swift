@@ -150,6 +150,7 @@ enum RegistrationBindings {
         }
         let position = LuaPosition.trimmed(call.callerPosition())
         var registration = Registration(kind: kind, summary: summary, position: position)
+        registration.rule = context.ruleFile(at: position)
         if context.mode == .watch {
             registration.spec = spec
             switch handler {

@@ -44,13 +44,8 @@ public struct Registration: Sendable {
         self.handler = handler
     }
 
-    /// The rule file that made it: the position without its line number.
-    public var rule: String {
-        guard let colon = position.lastIndex(of: ":"), Int(position[position.index(after: colon)...]) != nil else {
-            return position
-        }
-        return String(position[..<colon])
-    }
+    /// The rule file that made it (its whole path: positions may be shortened by Lua).
+    public var rule: String = ""
 }
 
 /// The registrations a loaded rule set made, in order, and which were stopped with `:stop()`.
@@ -70,6 +65,7 @@ public final class RuleRegistry: Sendable {
         entries.withLock { entries in
             var registration = registration
             registration.id = entries.registrations.count + 1
+            if registration.rule.isEmpty { registration.rule = LuaPosition.rule(of: registration.position) ?? registration.position }
             entries.registrations.append(registration)
             return registration.id
         }

@@ -19,7 +19,7 @@ enum SendBindings {
         let summary = try options.optionalBoolean("summary") ?? false
         let cooldown = try duration(options, "cooldown")
         if cooldown == nil, summary { throw options.fieldError("summary", "needs a 'cooldown' (and a 'key')") }
-        let rule = context.rule ?? LuaPosition.rule(of: call.callerPosition())
+        let rule = context.rule ?? context.ruleFile(at: call.callerPosition())
         var message = NewMessage(customId: id ?? Outbox.generateId(), template: template, mobile: mobile,
                                  variables: variables, rule: rule, key: key)
         if let cooldown {
@@ -86,7 +86,7 @@ enum SendBindings {
             })))
         }
         if let outbox = context.outbox {
-            let rule = context.rule ?? LuaPosition.rule(of: call.callerPosition())
+            let rule = context.rule ?? context.ruleFile(at: call.callerPosition())
             let messages = entries.map { entry in
                 NewMessage(customId: entry.customFmsId ?? Outbox.generateId(), template: template, mobile: entry.mobile,
                            variables: entry.content, rule: rule, notBefore: context.sendTime(urgent: false))

@@ -44,6 +44,7 @@ final class RuleSet: Sendable {
                 throw LoadError(file: file, message: "\(file): not UTF-8 text")
             }
             let source = text.hasPrefix("#!") ? "--" + text : text
+            context.noteRuleFile(file)
             if case .failure(let error) = await runtime.run(source: source, chunkName: "@" + file) {
                 throw LoadError(file: file, message: error.message, traceback: error.traceback)
             }

@@ -1,0 +1,310 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// End-to-end tests of `fms watch` on the built binary: real inotify in temporary folders and the
+/// in-process simulator (`--sim`).
+@Suite("fms watch")
+struct WatchCommandTests {
+    static let template = "--sim-template=1001=Alert {what}"
+
+    /// Writes `rules` as `rules/main.lua` in a new folder; returns the folder.
+    static func ruleFolder(_ rules: String, name: String = "main.lua") throws -> TemporaryDirectory {
+        let directory = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: directory.path("rules"), withIntermediateDirectories: true)
+        try directory.write("rules/" + name, rules)
+        return directory
+    }
+
+    /// Creates (or overwrites) a file in place, as most programs do: one create event, no temporary name.
+    static func put(_ path: String, _ text: String = "x") throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+    }
+
+    static func append(_ text: String, to path: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+        try handle.close()
+    }
+
+    @Test("a file dropped into a watched folder runs the handler, and its send reaches the gateway")
+    func fileEventSends() async throws {
+        let directory = try Self.ruleFolder("")
+        let drop = directory.path("drop")
+        try directory.write("rules/main.lua", """
+            fms.watch{ path = "\(drop)", match = "*.csv", on = "create", handler = function(ev)
+              fms.log.info("EVENT", ev.kind, ev.name, tostring(ev.is_dir), type(ev.time))
+              fms.send{ mobile = "13800000001", template = "1001", vars = { what = ev.name } }
+            end }
+            """)
+        let watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        // The folder does not exist yet: it is watched from its parent until it appears.
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        try await Task.sleep(nanoseconds: 200_000_000)
+        try Self.put(directory.path("drop/ignored.txt"))
+        try Self.put(directory.path("drop/orders.csv"))
+        try await watcher.waitFor("EVENT\tcreate\torders.csv\tfalse\tnumber")
+        var ledger: [(mobile: String, content: [String: String])] = []
+        for _ in 0..<100 {
+            ledger = try await watcher.ledger()
+            if !ledger.isEmpty { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        // The folder's appearance is an event too (it matches: the watched path always does).
+        try await watcher.waitFor("EVENT\tcreate\tdrop\ttrue")
+        #expect(ledger.map(\.content).filter { $0["what"] != "drop" } == [["what": "orders.csv"]])
+        #expect(watcher.count("ignored.txt") == 0)
+        #expect(try await watcher.stop() == 0)
+        #expect(watcher.log.contains("stopped: 2 event(s), 2 handler run(s), 0 error(s); 2 message(s) queued"))
+    }
+
+    @Test("tail: matching lines only, across a rename rotation, and from the saved offset after a restart")
+    func tailFollowsRotationAndRestart() async throws {
+        let directory = try Self.ruleFolder("")
+        let log = try directory.write("app.log", "ERROR old line before the watcher\n")
+        try directory.write("rules/main.lua", """
+            fms.tail{ path = "\(log)", match = "ERROR", handler = function(line, info)
+              fms.log.info("LINE[" .. line .. "]")
+            end }
+            """)
+        let state = FMSBinary.freshStateDirectory()
+        var watcher = try WatcherProcess(["--sim", directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("watching:")
+        try Self.append("INFO fine\nERROR one\n", to: log)
+        try await watcher.waitFor("LINE[ERROR one]")
+        // Rotation: the file is renamed away after one more line, and a new one starts.
+        try Self.append("ERROR two\n", to: log)
+        try FileManager.default.moveItem(atPath: log, toPath: log + ".1")
+        try directory.write("app.log", "ERROR three\n")
+        try await watcher.waitFor("LINE[ERROR three]")
+        #expect(try await watcher.stop() == 0)
+        // Written while the watcher is away: delivered after the restart, and nothing twice.
+        try Self.append("ERROR four\n", to: log)
+        watcher = try WatcherProcess(["--sim", directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("LINE[ERROR four]")
+        try Self.append("ERROR five\n", to: log)
+        try await watcher.waitFor("LINE[ERROR five]")
+        #expect(try await watcher.stop() == 0)
+        #expect(watcher.count("LINE[") == 2)
+        #expect(watcher.count("old line") == 0)
+    }
+
+    @Test("a reload with broken rules keeps the old rules running; a good edit and SIGHUP swap them")
+    func reloadGoodAndBroken() async throws {
+        let directory = try Self.ruleFolder("")
+        let drop = directory.path("drop")
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        func rules(_ version: String) -> String {
+            """
+            fms.log.info("LOADED \(version)")
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev) fms.log.info("HANDLED \(version) " .. ev.name) end }
+            """
+        }
+        try directory.write("rules/main.lua", rules("v1"))
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try directory.write("rules/main.lua", "fms.every('1h', function() end\n")
+        try await watcher.waitFor("failed, the running rules stay")
+        #expect(watcher.log.contains("main.lua:2:"), "the error names the file and line")
+        try Self.put(directory.path("drop/a"))
+        try await watcher.waitFor("HANDLED v1 a")
+        try directory.write("rules/main.lua", rules("v2"))
+        try await watcher.waitFor("LOADED v2")
+        try await watcher.waitFor("reloaded")
+        try Self.put(directory.path("drop/b"))
+        try await watcher.waitFor("HANDLED v2 b")
+        watcher.signal(SIGHUP)
+        try await watcher.waitFor("LOADED v2", count: 2)
+        try await watcher.waitFor("reloaded (SIGHUP)")
+        #expect(watcher.count("HANDLED v1 b") == 0)
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("an error, an endless loop and a memory blow-up in handlers are logged and counted; the watcher goes on")
+    func handlerFailuresAreContained() async throws {
+        let directory = try Self.ruleFolder("")
+        let drop = directory.path("drop")
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        try directory.write("rules/main.lua", """
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
+              if ev.name == "error" then error("broken on purpose") end
+              if ev.name == "loop" then while true do end end
+              if ev.name == "memory" then local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 1000) .. i end end
+              fms.log.info("STILL ALIVE " .. ev.name)
+            end }
+            """)
+        let metrics = directory.path("metrics.prom")
+        let watcher = try WatcherProcess(["--sim", "--budget", "2000000", "--memory", "16", "--metrics-file", metrics,
+                                          directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        for name in ["error", "loop", "memory", "after"] {
+            try Self.put(directory.path("drop/" + name))
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        try await watcher.waitFor("STILL ALIVE after", timeout: 60)
+        #expect(watcher.log.contains("broken on purpose"))
+        #expect(watcher.log.contains("instruction budget exceeded"))
+        #expect(watcher.log.contains("not enough memory"))
+        #expect(watcher.log.contains("stack traceback"))
+        #expect(try await watcher.stop() == 0)
+        let text = try String(contentsOfFile: metrics, encoding: .utf8)
+        #expect(text.contains("fms_handler_errors_total{rule=\"\(directory.path("rules/main.lua"))\"} 3"), "\(text)")
+        #expect(text.contains("fms_handler_runs_total{rule=\"\(directory.path("rules/main.lua"))\"} 4"))
+        #expect(text.contains("fms_events_total{source=\"watch\"} 4"))
+    }
+
+    @Test("the balance alert fires once below the threshold and not again after a restart")
+    func balanceEdgePersists() async throws {
+        let directory = try Self.ruleFolder("""
+            fms.balance_below{ threshold = 100, every = "1s", handler = function(balance, threshold)
+              fms.log.warn("LOW BALANCE", balance, threshold)
+            end }
+            fms.every("1s", function() fms.log.info("TICK") end)
+            """)
+        let state = FMSBinary.freshStateDirectory()
+        var watcher = try WatcherProcess(["--sim", "--sim-balance", "50", directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("LOW BALANCE\t50\t100")
+        try await watcher.waitFor("TICK", count: 3)
+        #expect(watcher.count("LOW BALANCE") == 1, "edge-triggered: one alert while it stays low")
+        #expect(try await watcher.stop() == 0)
+        watcher = try WatcherProcess(["--sim", "--sim-balance", "50", directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("TICK", count: 3)
+        #expect(watcher.count("LOW BALANCE") == 0, "the edge was persisted:\n\(watcher.log)")
+        #expect(try await watcher.stop() == 0)
+        // Back above the re-arm level, then low again: a new alert.
+        watcher = try WatcherProcess(["--sim", "--sim-balance", "500", directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("back at or above")
+        #expect(try await watcher.stop() == 0)
+        watcher = try WatcherProcess(["--sim", "--sim-balance", "5", directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("LOW BALANCE\t5\t100")
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("a failed delivery report reaches on_report with the original message and is escalated")
+    func failedReportEscalates() async throws {
+        let directory = try Self.ruleFolder("""
+            local sent = false
+            fms.every("1s", function()
+              if sent then return end
+              sent = true
+              fms.send{ mobile = "13900000001", template = "1001", vars = { what = "disk full" }, key = "disk" }
+            end)
+            fms.on_report{ state = "FAIL_*", handler = function(report)
+              fms.log.warn("REPORT", report.mobile, report.state, report.key, report.template, report.vars.what)
+              fms.send{ mobile = "13900000002", template = report.template, vars = { what = "escalated: " .. report.vars.what } }
+            end }
+            fms.on_report{ state = "DELIVRD", handler = function(report) fms.log.info("DELIVERED", report.mobile) end }
+            """)
+        let watcher = try WatcherProcess(["--sim", Self.template, "--sim-fail-mobile", "13900000001=FAIL_MOBILE",
+                                          "--sim-report-delay", "0", "--report-interval", "1s", directory.path("rules")])
+        try await watcher.waitFor("REPORT\t13900000001\tFAIL_MOBILE\tdisk\t1001\tdisk full")
+        try await watcher.waitFor("DELIVERED\t13900000002")
+        let ledger = try await watcher.ledger()
+        #expect(ledger.map(\.mobile) == ["13900000001", "13900000002"])
+        #expect(ledger.last?.content["what"] == "escalated: disk full")
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("a cooldown suppresses repeats and sends one summary when its window closes")
+    func cooldownSummary() async throws {
+        let directory = try Self.ruleFolder("")
+        let drop = directory.path("drop")
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        try directory.write("rules/main.lua", """
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
+              local ok, why = fms.send{ mobile = "13800000001", template = "1001", vars = { what = ev.name },
+                                        key = "drop", cooldown = "2s", summary = true }
+              fms.log.info(ok and "SENT" or ("SUPPRESSED " .. why))
+            end }
+            """)
+        let watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        for index in 1...4 { try Self.put(directory.path("drop/f\(index)")) }
+        try await watcher.waitFor("SUPPRESSED", count: 3)
+        try await watcher.waitFor("and 3 more")
+        var ledger: [(mobile: String, content: [String: String])] = []
+        for _ in 0..<100 {
+            ledger = try await watcher.ledger()
+            if ledger.count >= 2 { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(ledger.count == 2)
+        #expect(ledger.last?.content["summary"] == "and 3 more")
+        #expect(ledger.last?.content["suppressed"] == "3")
+        #expect(watcher.count("SENT") == 1)
+        #expect(try await watcher.stop() == 0)
+        #expect(watcher.log.contains("3 suppressed by cooldowns"))
+    }
+
+    @Test("--dry-run logs sends instead of sending them")
+    func dryRun() async throws {
+        let directory = try Self.ruleFolder("""
+            fms.every("1s", function() fms.send{ mobile = "13800000001", template = "1001", vars = { what = "x" } } end)
+            """)
+        let watcher = try WatcherProcess(["--sim", Self.template, "--dry-run", "--log-format", "json", directory.path("rules")])
+        try await watcher.waitFor("dry run: would send template 1001 to 13800000001 with what=x")
+        #expect(try await watcher.ledger().isEmpty)
+        #expect(try await watcher.stop() == 0)
+        for line in watcher.log.split(separator: "\n") {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) is [String: Any], "not JSON: \(line)")
+        }
+    }
+
+    @Test("SIGTERM lets a running handler finish; a second signal exits at once")
+    func termination() async throws {
+        let directory = try Self.ruleFolder("")
+        let drop = directory.path("drop")
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        try directory.write("rules/main.lua", """
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
+              fms.log.info("STARTED " .. ev.name)
+              fms.sleep(tonumber(ev.name))
+              fms.log.info("FINISHED " .. ev.name)
+            end }
+            """)
+        var watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try Self.put(directory.path("drop/1"))
+        try await watcher.waitFor("STARTED 1")
+        #expect(try await watcher.stop() == 0)
+        #expect(watcher.log.contains("FINISHED 1"), "\(watcher.log)")
+
+        watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try Self.put(directory.path("drop/60"))
+        try await watcher.waitFor("STARTED 60")
+        watcher.signal(SIGTERM)
+        try await watcher.waitFor("stopping")
+        watcher.signal(SIGTERM)
+        #expect(try await watcher.waitForExit(timeout: 10) == 130)
+        #expect(watcher.count("FINISHED") == 0)
+    }
+
+    @Test("start-up errors: missing rules 66, rules that do not load 65 with file:line, --sim with FMS_URL 64")
+    func startErrors() throws {
+        let missing = try fms(["watch", "--sim", "/nonexistent/rules"])
+        #expect(missing.status == 66, "\(missing)")
+        let directory = try Self.ruleFolder("fms.every('5x', function() end)\n")
+        let broken = try fms(["watch", "--sim", directory.path("rules")])
+        #expect(broken.status == 65, "\(broken)")
+        #expect(broken.stderr.contains("main.lua:1:") && broken.stderr.contains("'5x'"), "\(broken)")
+        let conflicting = try fms(["watch", "--sim", directory.path("rules")], environment: ["FMS_URL": "http://127.0.0.1:1"])
+        #expect(conflicting.status == 64, "\(conflicting)")
+        let noRules = try fms(["watch"])
+        #expect(noRules.status == 64)
+    }
+
+    @Test("--for ends the watcher by itself with a summary")
+    func runFor() throws {
+        let directory = try Self.ruleFolder("fms.every('1s', function() fms.log.info('TICK') end)\n")
+        let result = try fms(["watch", "--sim", "--for", "2500ms", directory.path("rules")])
+        #expect(result.status == 0, "\(result)")
+        #expect(result.stderr.contains("TICK"))
+        #expect(result.stderr.contains("stopped: 2 event(s), 2 handler run(s)"), "\(result)")
+    }
+}
