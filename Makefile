@@ -12,7 +12,7 @@ MANDIR    := $(DESTDIR)$(PREFIX)/share/man
 DEPS      := pkg-config liblua5.4-dev libssl-dev zlib1g-dev libsqlite3-dev mandoc
 MANPAGES  := $(wildcard man/*.[0-9])
 
-.PHONY: all deps build release test lint-man demo bench install uninstall clean
+.PHONY: all deps build release test lint-man demo tour bench install uninstall clean
 
 all: build
 
@@ -46,6 +46,9 @@ test: deps lint-man
 	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" $(SWIFT) test --skip-build --no-parallel
 
 demo: build
+	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" bash examples/demo/watch-demo.sh
+
+tour: build
 	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" bash examples/demo/walkthrough.sh
 
 bench: release
