@@ -27,7 +27,7 @@ struct RegistrationTests {
                                                   "rule.lua:7", "rule.lua:8"])
         #expect(registrations[0].summary == "every 5m")
         #expect(registrations[2].summary == "/var/log/app/*.log (create, modify) recursive debounce 500ms")
-        #expect(registrations[4].summary == "balance below 1000, checked every 10m")
+        #expect(registrations[4].summary == "balance below 1000 (re-armed at 1100), checked every 10m")
         #expect(harness.gateway.ledger().isEmpty, "check mode sends nothing")
     }
 
