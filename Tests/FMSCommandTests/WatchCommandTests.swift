@@ -307,4 +307,53 @@ struct WatchCommandTests {
         #expect(result.stderr.contains("TICK"))
         #expect(result.stderr.contains("stopped: 2 event(s), 2 handler run(s)"), "\(result)")
     }
+
+    @Test("a send that dies reaches on_failure with the message and the vendor's code")
+    func failureHandler() async throws {
+        let directory = try Self.ruleFolder("""
+            local done = false
+            fms.every("1s", function()
+              if done then return end
+              done = true
+              fms.send{ mobile = "13800000001", template = "404404", vars = { what = "x" }, key = "k1" }
+            end)
+            fms.on_failure(function(message, err)
+              fms.log.error("FAILED", message.customFmsId ~= nil, message.mobile, message.template, message.key, err)
+            end)
+            """)
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("FAILED\ttrue\t13800000001\t404404\tk1\tERROR_TEMPLATE_ID")
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("handle:stop() ends a registration; the others go on")
+    func stopHandle() async throws {
+        let directory = try Self.ruleFolder("""
+            local runs = 0
+            local handle
+            handle = fms.every("500ms", function()
+              runs = runs + 1
+              fms.log.info("RUN " .. runs)
+              if runs == 2 then handle:stop() end
+            end)
+            fms.every("500ms", function() fms.log.info("OTHER") end)
+            """)
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("RUN 2")
+        try await watcher.waitFor("OTHER", count: 5)
+        #expect(watcher.count("RUN 3") == 0)
+        #expect(watcher.log.contains("stopped every: every 500ms"))
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("a second watcher on the same state folder is refused with status 75, naming the holder")
+    func stateFolderLock() async throws {
+        let directory = try Self.ruleFolder("fms.every('1h', function() end)\n")
+        let first = try WatcherProcess(["--sim", directory.path("rules")])
+        try await first.waitFor("watching:")
+        let second = try fms(["watch", "--sim", directory.path("rules")], environment: ["FMS_STATE_DIR": first.stateDirectory])
+        #expect(second.status == 75, "\(second)")
+        #expect(second.stderr.contains("\(first.process.processIdentifier)"), "\(second)")
+        #expect(try await first.stop() == 0)
+    }
 }
