@@ -89,7 +89,7 @@
 ---@field kind fms.EventKind What happened.
 ---@field path string The absolute path it happened to (for "move", the new path).
 ---@field name string The last part of `path`.
----@field old_path? string For "move": where the entry was.
+---@field old_path? string For "move": where the entry was; for a "modify" by a rename over the file: the renamed file's former path.
 ---@field is_dir boolean Whether the path is a folder.
 ---@field time number When fms noticed the change: seconds since 1970, with fractions.
 

@@ -8,7 +8,8 @@ import RulesEngine
 /// `fms watch`: the long-running watcher.
 enum WatchCommand {
     static let simulatorOptions: [OptionSpec] = [
-        .flag("sim", "start the gateway simulator in this process (only when FMS_URL and --url are unset)"),
+        .flag("sim", "start the gateway simulator in this process (only when FMS_URL and --url are unset); "
+              + "the outbox is then STATE/sim"),
         .value("sim-template", "ID=TEXT", "with --sim: a template that exists from the start (repeatable)", repeatable: true),
         .value("sim-balance", "N", "with --sim: the starting balance (default 10000)"),
         .value("sim-fail-mobile", "M[=STATE]", "with --sim: messages to M fail with STATE (default FAIL_UNKNOW; repeatable)",
@@ -86,7 +87,9 @@ enum WatchCommand {
         let backend = LazyClient(arguments: arguments, environment: environment)
         var outbox: Outbox?
         if !options.dryRun {
-            let configuration = try OutboxCommands.configuration(arguments, context, lockWait: 0)
+            var configuration = try OutboxCommands.configuration(arguments, context, lockWait: 0)
+            // Messages for a simulator must never reach a real gateway later: they get an outbox of their own.
+            if simulator != nil { configuration.directory += "/sim" }
             do throws(OutboxError) {
                 outbox = try Outbox(configuration: configuration, client: backend.configuredClient)
             } catch {

@@ -22,7 +22,8 @@ public enum RuleChecker {
 
     /// The files to check: files as given, and each `*.lua` in a folder (sorted, not recursive).
     /// Files ending in `.meta.lua` (editor stubs) are skipped in folders.
-    public static func expand(_ paths: [String]) throws(InputError) -> [String] {
+    /// - Parameter allowEmptyFolders: a folder without rule files counts (the watcher waits for files to appear).
+    public static func expand(_ paths: [String], allowEmptyFolders: Bool = false) throws(InputError) -> [String] {
         var files: [String] = []
         for path in paths {
             var isDirectory: ObjCBool = false
@@ -37,7 +38,7 @@ public enum RuleChecker {
                     throw InputError(description: "\(path): cannot list the folder")
                 }
                 let rules = names.filter { $0.hasSuffix(".lua") && !$0.hasSuffix(".meta.lua") && !$0.hasPrefix(".") }.sorted()
-                guard !rules.isEmpty else { throw InputError(description: "\(path): no .lua files in this folder") }
+                guard !rules.isEmpty || allowEmptyFolders else { throw InputError(description: "\(path): no .lua files in this folder") }
                 let base = path.hasSuffix("/") ? path : path + "/"
                 files.append(contentsOf: rules.map { base + $0 })
             } else {

@@ -30,6 +30,7 @@ public final class WatchMetrics: Sendable {
         var reloadsOK = 0
         var reloadsFailed = 0
         var changes = 0
+        var running = true
     }
 
     private let state = Mutex(State())
@@ -56,6 +57,7 @@ public final class WatchMetrics: Sendable {
     func noteReport(state reportState: String) { change { $0.reports[reportState, default: 0] += 1 } }
     func noteBalance(_ balance: Int64) { change { $0.balance = balance } }
     func noteRulesLoaded(_ count: Int) { change { $0.rulesLoaded = count } }
+    func noteStopped() { state.withLock { $0.running = false } }
     func noteReload(ok: Bool) { change { if ok { $0.reloadsOK += 1 } else { $0.reloadsFailed += 1 } } }
 
     /// Events by source.
@@ -74,8 +76,8 @@ public final class WatchMetrics: Sendable {
         func family(_ name: String, _ type: String, _ help: String) {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
         }
-        family("fms_up", "gauge", "1 while the watcher runs.")
-        text += "fms_up 1\n"
+        family("fms_up", "gauge", "1 while the watcher runs; 0 once it stopped (the file is left behind).")
+        text += "fms_up \(state.running ? 1 : 0)\n"
         family("fms_events_total", "counter", "Events delivered to rule handlers, by source.")
         for source in Source.allCases { text += "fms_events_total{source=\"\(source.rawValue)\"} \(state.events[source] ?? 0)\n" }
         family("fms_handler_runs_total", "counter", "Rule handler runs, by rule file.")

@@ -102,7 +102,7 @@ public actor Watcher {
     public func start() async throws(StartError) {
         let files: [String]
         do {
-            files = try RuleChecker.expand(options.rulePaths)
+            files = try RuleChecker.expand(options.rulePaths, allowEmptyFolders: true)
         } catch {
             throw StartError(message: "\(error)", traceback: "", missingPath: true)
         }
@@ -130,6 +130,7 @@ public actor Watcher {
         await scheduleReportPolls()
         await metricsWriter?.writeNow()
         let count = generation?.channels.count ?? 0
+        if files.isEmpty { logger.log(.warn, "no rule files yet: waiting for *.lua files to appear in \(options.rulePaths.joined(separator: ", "))") }
         logger.log(.info, "watching: \(files.count) rule file(s), \(count) registration(s)"
                    + (options.dryRun ? " (dry run: nothing is sent)" : ""))
     }
@@ -152,7 +153,7 @@ public actor Watcher {
     private func reloadOnce(reason: String) async {
         let files: [String]
         do {
-            files = try RuleChecker.expand(options.rulePaths)
+            files = try RuleChecker.expand(options.rulePaths, allowEmptyFolders: true)
         } catch {
             metrics.noteReload(ok: false)
             logger.log(.error, "reload (\(reason)) failed, the running rules stay: \(error)")
@@ -190,6 +191,7 @@ public actor Watcher {
         generation = nil
         if let outbox { await outbox.stop(timeout: options.shutdownTimeout) }
         metricsWriter?.cancel()
+        metrics.noteStopped()
         await metricsWriter?.writeNow()
         return summary()
     }
@@ -541,9 +543,15 @@ public actor Watcher {
                        + "(summary to \(message.mobile))")
         }
         guard let outbox, !options.dryRun else { return }
+        // Summaries are sends like any other: the rate limit and quiet hours apply.
+        let scheduled = messages.map { message in
+            var message = message
+            message.notBefore = current.rules.context.sendTime(urgent: false)
+            return message
+        }
         do {
-            try outbox.enqueue(messages)
-            tally.noteQueued(messages.count, deferred: 0)
+            try outbox.enqueue(scheduled)
+            tally.noteQueued(scheduled.count, deferred: scheduled.filter { $0.notBefore != nil }.count)
         } catch {
             logger.log(.error, "cannot queue cooldown summaries: \(error)")
         }
