@@ -8,10 +8,10 @@
 # queue  stores one message in the outbox with `fms send --queue` and prints what fms prints:
 #        MOBILE, "queued" and the message's customFmsId, separated by tabs. It makes no
 #        network call and needs no account settings: exit status 0 means the message is on
-#        disk and a drain will send it. Only one fms at a time may use the outbox, and a drain
-#        may hold it for most of a minute while the gateway is down; fms waits 5 seconds for
-#        it, then exits 75. So this retries for up to FMS_QUEUE_PATIENCE seconds (default 75),
-#        longer than a drain lasts.
+#        disk and a drain will send it. While another fms holds the outbox (a drain, or
+#        `fms watch`), fms hands the message over to it through STATE/intake.d/ and still
+#        exits 0. It retries a 75 (a temporary failure, such as a full disk being cleaned
+#        up) for up to FMS_QUEUE_PATIENCE seconds (default 75).
 # drain  for cron, every minute: `fms outbox drain --wait 50`, which sends what is pending
 #        (retrying what failed, on fms's schedule) and ends before the next minute. It prints
 #        nothing while all is well, so that cron mails only problems: the dead letters that

@@ -175,13 +175,24 @@ enum GatewayCommands {
         guard ProtocolText.vendorLength(id) <= ProtocolText.maximumCustomFmsIdLength else {
             throw CommandError("send: --id '\(id)' is longer than \(ProtocolText.maximumCustomFmsIdLength) characters", exitCode: .dataError)
         }
-        let outbox = try OutboxCommands.open(arguments, context)
+        let message = NewMessage(customId: id, template: templateId, mobile: trimmedMobile, variables: variables)
+        let configuration = try OutboxCommands.configuration(arguments, context, lockWait: 0)
         do throws(OutboxError) {
+            let outbox = try Outbox(configuration: configuration, client: nil)
             if let existing = try await outbox.find(id), existing.message.customId == id {
                 throw OutboxError(.invalid, "customFmsId '\(id)' already names a message in the outbox (\(existing.state.rawValue)); "
                                   + "give each message its own --id")
             }
-            try outbox.enqueue(NewMessage(customId: id, template: templateId, mobile: trimmedMobile, variables: variables))
+            try outbox.enqueue(message)
+        } catch where error.kind == .locked {
+            // Another fms (the watcher) holds the state directory: hand the message over to it.
+            do throws(OutboxError) {
+                _ = try IntakeHandover.hand([message], directory: configuration.directory, durability: configuration.durability)
+            } catch {
+                throw CommandError(error)
+            }
+            Output.diagnostic("send: queued through \(IntakeHandover.folder(configuration.directory)) for the fms process "
+                              + "using the state directory, which sends it")
         } catch {
             throw CommandError(error)
         }

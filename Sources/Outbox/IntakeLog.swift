@@ -39,21 +39,26 @@ final class IntakeLog {
 
     /// Appends one message; returns once the bytes are in the kernel (and on disk with sync).
     func append(_ message: NewMessage) throws(OutboxError) {
+        try IntakeLog.writeAll(IntakeLog.record(message), to: descriptor, path: path)
+        if syncEachWrite, fdatasync(descriptor) != 0 {
+            throw OutboxError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// One record: length, checksum, JSON.
+    static func record(_ message: NewMessage) -> [UInt8] {
         let payload = JSONWriter.bytes(of: IntakeLog.json(message))
         var record = [UInt8]()
         record.reserveCapacity(payload.count + 8)
         IntakeLog.appendUInt32(UInt32(payload.count), to: &record)
         IntakeLog.appendUInt32(IntakeLog.checksum(payload), to: &record)
         record.append(contentsOf: payload)
-        try IntakeLog.writeAll(record, to: descriptor, path: path)
-        if syncEachWrite, fdatasync(descriptor) != 0 {
-            throw OutboxError(.storage, "cannot sync \(path): \(String(cString: strerror(errno)))")
-        }
+        return record
     }
 
     /// Writes all of `bytes` (appending). If only part could be written (disk full), the part
     /// is cut off again: a torn record in the middle would hide every later record from replay.
-    private static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(OutboxError) {
+    static func writeAll(_ bytes: [UInt8], to descriptor: Int32, path: String) throws(OutboxError) {
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress.map { $0 + offset }, $0.count - offset) }

@@ -64,14 +64,38 @@ public actor Outbox {
         self.configuration = configuration
         self.client = client
         self.clock = clock
-        store = try OutboxStore(directory: configuration.directory, durability: configuration.durability,
-                                lockWait: configuration.lockWait)
+        let store = try OutboxStore(directory: configuration.directory, durability: configuration.durability,
+                                    lockWait: configuration.lockWait)
         // Replay what a crash left in the intake log, then start a fresh one.
         let log = try IntakeLog(directory: configuration.directory, syncEachWrite: configuration.durability == .full)
         let leftover = try log.pendingRecords()
         if !leftover.isEmpty { try store.insert(leftover, at: clock()) }
         try log.clearAfterReplay()
         intake = IntakeQueue(log: log)
+        try StateDirectory.prepare(IntakeHandover.folder(configuration.directory))
+        try Outbox.takeHandedOver(into: store, directory: configuration.directory, now: clock())
+        self.store = store
+    }
+
+    /// Moves messages other processes handed over (``IntakeHandover``) into the database, then
+    /// wakes the sender; returns how many there were.
+    @discardableResult
+    public func absorbHandedOver() throws(OutboxError) -> Int {
+        let count = try Outbox.takeHandedOver(into: store, directory: configuration.directory, now: clock())
+        if count > 0 { wake() }
+        return count
+    }
+
+    @discardableResult
+    private static func takeHandedOver(into store: OutboxStore, directory: String, now: Double) throws(OutboxError) -> Int {
+        var count = 0
+        for file in IntakeHandover.waiting(directory: directory) {
+            // Committed before the file goes: a crash in between replays it, and INSERT OR IGNORE keeps it once.
+            try store.insert(file.messages, at: now)
+            unlink(file.path)
+            count += file.messages.count
+        }
+        return count
     }
 
     // MARK: Accepting
@@ -146,6 +170,7 @@ public actor Outbox {
         let deadline = clock() + timeout
         while true {
             try absorb()
+            try absorbHandedOver()
             if activeRequests == 0, try !store.hasPending() { return try store.counts(now: clock()) }
             if clock() >= deadline { return try store.counts(now: clock()) }
             try? await Task.sleep(nanoseconds: 20_000_000)

@@ -356,4 +356,25 @@ struct WatchCommandTests {
         #expect(second.stderr.contains("\(first.process.processIdentifier)"), "\(second)")
         #expect(try await first.stop() == 0)
     }
+
+    @Test("fms send --queue while the watcher holds the state folder hands the message over, and the watcher sends it")
+    func queueFromShellWhileWatching() async throws {
+        let directory = try Self.ruleFolder("fms.every('1h', function() end)\n")
+        let watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        let queued = try fms(["send", "--queue", "--mobile", "13800000007", "--template", "1001", "--var", "what=from cron",
+                              "--id", "shell-1"], environment: ["FMS_STATE_DIR": watcher.stateDirectory + "/sim"])
+        #expect(queued.status == 0, "\(queued)")
+        #expect(queued.stdout == "13800000007\tqueued\tshell-1\n")
+        try await watcher.waitFor("handed over by another fms process")
+        var ledger: [(mobile: String, content: [String: String])] = []
+        for _ in 0..<100 {
+            ledger = try await watcher.ledger()
+            if !ledger.isEmpty { break }
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        #expect(ledger.map(\.mobile) == ["13800000007"])
+        #expect(ledger.first?.content == ["what": "from cron"])
+        #expect(try await watcher.stop() == 0)
+    }
 }

@@ -80,6 +80,7 @@ public actor Watcher {
     private var generation: Generation?
     private var generationCount = 0
     private var ruleFileWatcher: FileWatcher?
+    private var handoverWatcher: FileWatcher?
     private var reloadRequested = false
     private var reloading = false
     private var reportToken: Int?
@@ -125,6 +126,7 @@ public actor Watcher {
                 Task { await self?.dispatchFailure(message) }
             }
             await outbox.start()
+            watchHandovers(outbox)
             await dispatchUndispatchedReports()
         }
         await scheduleReportPolls()
@@ -183,6 +185,8 @@ public actor Watcher {
         stopped = true
         ruleFileWatcher?.stop()
         ruleFileWatcher = nil
+        handoverWatcher?.stop()
+        handoverWatcher = nil
         await scheduler.stop()
         if let old = generation {
             let finished = await withDeadline(options.shutdownTimeout) { await self.deactivate(old, waitForHandlers: true) }
@@ -444,6 +448,29 @@ public actor Watcher {
         } catch {
             logger.log(.warn, "cannot watch the rule files for changes (\(error)); reload with SIGHUP")
         }
+    }
+
+    /// Takes in what `fms send --queue` hands over while this process holds the state directory.
+    private func watchHandovers(_ outbox: Outbox) {
+        let folder = IntakeHandover.folder(outbox.configuration.directory)
+        let logger = logger
+        let take: @Sendable () async -> Void = {
+            do {
+                let count = try await outbox.absorbHandedOver()
+                if count > 0 { logger.log(.info, "queued \(count) message(s) handed over by another fms process") }
+            } catch {
+                logger.log(.error, "cannot take the messages handed over in \(folder): \(error)")
+            }
+        }
+        do {
+            handoverWatcher = try FileWatcher([WatchSpec(path: folder, glob: "*.log", kinds: [.create, .move])]) { _ in
+                Task { await take() }
+            }
+        } catch {
+            logger.log(.warn, "cannot watch \(folder) (\(error)): messages queued by 'fms send --queue' wait for the next start")
+        }
+        // Files that arrived between opening the outbox and watching the folder.
+        Task { await take() }
     }
 
     // MARK: Timers and balance
