@@ -537,11 +537,11 @@ extension LuaCommandTests {
                     "  \(folder)/a.lua:3: cron: cron '0 9 * * 1-5'",
                     "  \(folder)/a.lua:4: watch: /var/log/app/*.log (create, modify) recursive debounce 500ms",
                     "  \(folder)/a.lua:6: tail: /var/log/app.log matching 'ERROR'",
-                    "  \(folder)/a.lua:7: balance_below: balance below 1000, checked every 10m",
+                    "  \(folder)/a.lua:7: balance_below: balance below 1000 (re-armed at 1100), checked every 10m",
                     "  \(folder)/a.lua:8: on_report: reports in state FAIL_* for 13800138000",
                     "  \(folder)/a.lua:9: on_failure: sends that failed for good",
                     "\(folder)/b.lua: ok, 2 registrations",
-                    "  \(folder)/b.lua:1: balance_below: balance below 5, checked every 10m",
+                    "  \(folder)/b.lua:1: balance_below: balance below 5 (re-armed at 6), checked every 10m",
                     "  \(folder)/b.lua:2: watch: /tmp (create, modify, move, delete)",
                 ], "\(result)")
                 #expect(result.stderr == "loaded\tevery\t1\tnil\tcheck\tx\t1\t0\t0\tcheck\tfalse\nwritten\n",
@@ -569,7 +569,7 @@ extension LuaCommandTests {
             #expect(first.first?["summary"] == "every 5m")
             let second = try #require(list.last?["registrations"] as? [[String: String]])
             #expect(second == [
-                ["kind": "balance_below", "summary": "balance below 5, checked every 10m", "position": "\(folder)/b.lua:1"],
+                ["kind": "balance_below", "summary": "balance below 5 (re-armed at 6), checked every 10m", "position": "\(folder)/b.lua:1"],
                 ["kind": "watch", "summary": "/tmp (create, modify, move, delete)", "position": "\(folder)/b.lua:2"],
             ])
         }
