@@ -453,6 +453,16 @@ public actor Outbox {
         try store.ruleState(rule: rule, key: key)
     }
 
+    /// Every persisted value of a rule, by key.
+    public func ruleStates(rule: String) throws(OutboxError) -> [String: String] {
+        try store.ruleStates(rule: rule)
+    }
+
+    /// Forgets persisted values of a rule.
+    public func deleteRuleStates(rule: String, keys: [String]) throws(OutboxError) {
+        try store.deleteRuleStates(rule: rule, keys: keys)
+    }
+
     /// Persists a value of a rule.
     public func setRuleState(rule: String, key: String, value: String) throws(OutboxError) {
         try store.setRuleState(rule: rule, key: key, value: value, at: clock())

@@ -382,6 +382,29 @@ final class OutboxStore {
         }
     }
 
+    /// Every persisted value of a rule, by key.
+    func ruleStates(rule: String) throws(OutboxError) -> [String: String] {
+        do {
+            let statement = try database.prepare("SELECT key, value FROM rule_state WHERE rule = ?1")
+            var values: [String: String] = [:]
+            for (key, value) in try statement.rows([.text(rule)], { ($0.text(0), $0.text(1)) }) {
+                if let key, let value { values[key] = value }
+            }
+            return values
+        } catch {
+            throw OutboxError(error)
+        }
+    }
+
+    /// Forgets persisted values of a rule.
+    func deleteRuleStates(rule: String, keys: [String]) throws(OutboxError) {
+        guard !keys.isEmpty else { return }
+        try update { () throws(SQLiteError) in
+            let statement = try database.prepare("DELETE FROM rule_state WHERE rule = ?1 AND key = ?2")
+            for key in keys { try statement.run([.text(rule), .text(key)]) }
+        }
+    }
+
     /// Sets a persisted value of a rule.
     func setRuleState(rule: String, key: String, value: String, at now: Double) throws(OutboxError) {
         try update { () throws(SQLiteError) in

@@ -127,20 +127,33 @@ public final class FMSModuleContext: Sendable {
     /// send is counted as suppressed, and kept for the window's summary when it asks for one).
     func claimCooldown(key: String, cooldown: Double, message: NewMessage, summary: Bool) -> Double? {
         let now = clock()
-        let (remaining, newWindowEnd): (Double?, Double?) = policy.cooldowns.withLock { table in
-            if let remaining = table.suppress(key: key, message: message, now: now) { return (remaining, nil) }
+        let remaining: Double? = policy.cooldowns.withLock { table in
+            if let remaining = table.suppress(key: key, message: message, now: now) { return remaining }
             table.open(key: key, until: now + cooldown, summary: summary, now: now)
-            return (nil, summary ? now + cooldown : nil)
+            return nil
         }
-        if remaining != nil { tally.noteSuppressed() }
-        if let newWindowEnd { cooldownObserver.withLock { $0 }?(newWindowEnd) }
+        if remaining != nil {
+            tally.noteSuppressed()
+        } else {
+            cooldownObserver.withLock { $0 }?(CooldownWindow(key: key, end: now + cooldown, summary: summary))
+        }
         return remaining
     }
 
-    private let cooldownObserver = Mutex<(@Sendable (Double) -> Void)?>(nil)
+    /// A cooldown window that just opened.
+    public struct CooldownWindow: Sendable, Equatable {
+        /// The send's key.
+        public var key: String
+        /// When it closes (Unix seconds).
+        public var end: Double
+        /// Whether a summary is due when it closes.
+        public var summary: Bool
+    }
 
-    /// Tells `observer` when a cooldown window that asked for a summary will close.
-    public func observeCooldownWindows(_ observer: @escaping @Sendable (Double) -> Void) {
+    private let cooldownObserver = Mutex<(@Sendable (CooldownWindow) -> Void)?>(nil)
+
+    /// Tells `observer` about every cooldown window that opens (to persist it, and to send its summary).
+    public func observeCooldownWindows(_ observer: @escaping @Sendable (CooldownWindow) -> Void) {
         cooldownObserver.withLock { $0 = observer }
     }
 
@@ -183,6 +196,13 @@ public final class CooldownState: Sendable {
 
     /// Empty windows and slots.
     public init() {}
+
+    /// Re-opens windows kept from an earlier run (without summaries: what they suppressed is gone).
+    public func restore(_ windows: [String: Double], now: Double) {
+        cooldowns.withLock { table in
+            for (key, end) in windows where end > now { table.open(key: key, until: end, summary: false, now: now) }
+        }
+    }
 }
 
 /// Cooldown windows by key, with what each suppressed.

@@ -377,4 +377,25 @@ struct WatchCommandTests {
         #expect(ledger.first?.content == ["what": "from cron"])
         #expect(try await watcher.stop() == 0)
     }
+
+    @Test("a cooldown window outlives a restart: the repeat after the restart is suppressed")
+    func cooldownAcrossRestart() async throws {
+        let directory = try Self.ruleFolder("""
+            local done = false
+            fms.every("500ms", function()
+              if done then return end
+              done = true
+              local ok, why = fms.send{ mobile = "13800000001", template = "1001", vars = { what = "x" }, key = "disk", cooldown = "1h" }
+              fms.log.info(ok and "SENT" or ("SUPPRESSED " .. why))
+            end)
+            """)
+        let state = FMSBinary.freshStateDirectory()
+        var watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("SENT")
+        #expect(try await watcher.stop() == 0)
+        watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")], stateDirectory: state)
+        try await watcher.waitFor("SUPPRESSED suppressed: key 'disk' is cooling down")
+        #expect(watcher.log.contains("1 cooldown window(s) still open from the last run"))
+        #expect(try await watcher.stop() == 0)
+    }
 }

@@ -61,7 +61,7 @@ struct WatchPolicyTests {
     @Test("cooldown windows count repeats and yield one summary with the last repeat's variables")
     func cooldownSummaries() {
         let clock = TestClock()
-        let windows = Mutex<[Double]>([])
+        let windows = Mutex<[FMSModuleContext.CooldownWindow]>([])
         let context = FMSModuleContext(mode: .watch, backend: ValidatingBackend(), clock: { clock.seconds }, log: { _ in })
         context.observeCooldownWindows { end in windows.withLock { $0.append(end) } }
         func message(_ text: String) -> NewMessage {
@@ -79,11 +79,27 @@ struct WatchPolicyTests {
         #expect(summaries.first?.variables == ["what": "c", "suppressed": "2", "summary": "and 2 more"])
         #expect(summaries.first?.customId != "id-c", "a summary is a new message")
         #expect(context.tally.counts.suppressed == 2)
-        #expect(windows.withLock { $0 } == [clock.seconds - 11 + 10])
+        let start = clock.seconds - 11
+        #expect(windows.withLock { $0 } == [FMSModuleContext.CooldownWindow(key: "k", end: start + 10, summary: true),
+                                             FMSModuleContext.CooldownWindow(key: "other", end: start + 11, summary: false)])
         // A window without repeats, or without summary, yields nothing.
         #expect(context.claimCooldown(key: "k", cooldown: 5, message: message("d"), summary: true) == nil)
         clock.advance(6)
         #expect(context.closedCooldownSummaries().isEmpty)
+    }
+
+    @Test("cooldown windows restored from an earlier run suppress repeats until they close")
+    func restoredCooldowns() {
+        let clock = TestClock()
+        let shared = CooldownState()
+        shared.restore(["open": clock.seconds + 30, "closed": clock.seconds - 1], now: clock.seconds)
+        let context = FMSModuleContext(mode: .watch, backend: ValidatingBackend(), cooldowns: shared, clock: { clock.seconds },
+                                       log: { _ in })
+        let message = NewMessage(customId: "x", template: "T", mobile: "13800000001", variables: [:])
+        #expect(context.claimCooldown(key: "open", cooldown: 60, message: message, summary: false) == 30)
+        #expect(context.claimCooldown(key: "closed", cooldown: 60, message: message, summary: false) == nil)
+        clock.advance(31)
+        #expect(context.claimCooldown(key: "open", cooldown: 60, message: message, summary: false) == nil)
     }
 
     @Test("log lines: text with timestamps, journal priorities without them, JSON objects")

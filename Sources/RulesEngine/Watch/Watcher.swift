@@ -113,6 +113,7 @@ public actor Watcher {
         } catch {
             throw StartError(message: error.message, traceback: error.traceback, missingPath: false)
         }
+        await restoreCooldowns()
         if let path = options.metricsFile {
             let writer = MetricsFileWriter(path: path, render: { [weak self] in await self?.renderMetrics() ?? "" },
                                            report: { [logger] message in logger.log(.warn, message) })
@@ -222,8 +223,8 @@ public actor Watcher {
             let level: WatchLogger.Level = line.level == "error" ? .error : line.level == "warn" ? .warn : .info
             logger.log(level, line.message, [("position", line.position)])
         }
-        context.observeCooldownWindows { [weak self] end in
-            Task { await self?.scheduleSummary(at: end) }
+        context.observeCooldownWindows { [weak self] window in
+            Task { await self?.cooldownOpened(window) }
         }
         return context
     }
@@ -554,10 +555,40 @@ public actor Watcher {
 
     // MARK: Cooldown summaries
 
-    private func scheduleSummary(at end: Double) async {
+    /// The rule-state name under which open cooldown windows are kept across restarts.
+    static let cooldownStateRule = "fms:cooldown"
+
+    private func cooldownOpened(_ window: FMSModuleContext.CooldownWindow) async {
         guard !stopped else { return }
-        await scheduler.add(.once(at: end + 0.05)) { [weak self] _ in
+        if let outbox, !options.dryRun {
+            do {
+                try await outbox.setRuleState(rule: Self.cooldownStateRule, key: window.key, value: String(window.end))
+            } catch {
+                logger.log(.warn, "cannot save the cooldown of key '\(window.key)': \(error)")
+            }
+        }
+        guard window.summary else { return }
+        await scheduler.add(.once(at: window.end + 0.05)) { [weak self] _ in
             Task { await self?.sendSummaries() }
+        }
+    }
+
+    /// Re-opens the cooldown windows of the last run that have not closed yet, and forgets the others.
+    private func restoreCooldowns() async {
+        guard let outbox, !options.dryRun else { return }
+        do {
+            let saved = try await outbox.ruleStates(rule: Self.cooldownStateRule)
+            let now = wallClock()
+            var windows: [String: Double] = [:]
+            var expired: [String] = []
+            for (key, value) in saved {
+                if let end = Double(value), end > now { windows[key] = end } else { expired.append(key) }
+            }
+            cooldowns.restore(windows, now: now)
+            try await outbox.deleteRuleStates(rule: Self.cooldownStateRule, keys: expired)
+            if !windows.isEmpty { logger.log(.info, "\(windows.count) cooldown window(s) still open from the last run") }
+        } catch {
+            logger.log(.warn, "cannot restore the cooldowns of the last run: \(error)")
         }
     }
 
