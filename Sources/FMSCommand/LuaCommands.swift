@@ -148,7 +148,8 @@ enum LuaCommands {
     static let check = Command(
         words: ["check"], summary: "Load rule files without sending anything; list what they register.",
         usage: "check [options] RULES...",
-        details: "RULES are files or folders (each *.lua in a folder). Sends and gateway calls only check their\n"
+        details: "RULES are files or folders (each *.lua in a folder), loaded into one Lua state in order, as\n"
+            + "'fms watch' loads them. Sends and gateway calls only check their\n"
             + "arguments. Prints each file and its registrations (watches, timers, thresholds, report handlers);\n"
             + "stops at the first file that fails to load, printing file:line: message, and exits 65.",
         options: limitOptions + [jsonOption]
@@ -161,14 +162,15 @@ enum LuaCommands {
         } catch {
             throw CommandError("check: \(error)", exitCode: .noInput)
         }
+        let checked: [RuleChecker.FileReport]
+        do {
+            checked = try await RuleChecker.check(paths: files, limits: limits)
+        } catch {
+            throw CommandError("check: \(error)", exitCode: .noInput)
+        }
         var reports: [JSONValue] = []
-        for path in files {
-            let report: RuleChecker.FileReport
-            do {
-                report = try await RuleChecker.check(path: path, limits: limits)
-            } catch {
-                throw CommandError("check: \(error)", exitCode: .noInput)
-            }
+        for report in checked {
+            let path = report.path
             if context.output.json {
                 reports.append(json(report))
             } else if report.error == nil {

@@ -48,6 +48,37 @@ public enum RuleChecker {
         return files
     }
 
+    /// Loads `paths` in check mode into one Lua state, in order, as `fms watch` loads a rule set
+    /// (so that files clashing over a global fail here too); stops after the first file that fails.
+    public static func check(paths: [String], limits: LuaLimits = LuaLimits()) async throws(InputError) -> [FileReport] {
+        let context = FMSModuleContext(mode: .check, backend: ValidatingBackend(), log: { _ in })
+        let runtime: LuaRuntime
+        do {
+            runtime = try LuaRuntime(memoryLimit: limits.memoryBytes, instructionBudget: limits.instructionBudget)
+        } catch {
+            return [FileReport(path: paths.first ?? "", registrations: [], error: error)]
+        }
+        await runtime.withState { state in FMSModule.install(into: state, context: context) }
+        var reports: [FileReport] = []
+        for path in paths {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw InputError(description: "\(path): cannot read")
+            }
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw InputError(description: "\(path): not UTF-8 text")
+            }
+            let before = context.registry.registrations.count
+            context.noteRuleFile(path)
+            let source = text.hasPrefix("#!") ? "--" + text : text
+            let result = await runtime.run(source: source, chunkName: "@" + path)
+            var report = FileReport(path: path, registrations: Array(context.registry.registrations.dropFirst(before)), error: nil)
+            if case .failure(let error) = result { report.error = error }
+            reports.append(report)
+            if report.error != nil { break }
+        }
+        return reports
+    }
+
     /// Loads one file in check mode.
     public static func check(path: String, limits: LuaLimits = LuaLimits()) async throws(InputError) -> FileReport {
         guard let data = FileManager.default.contents(atPath: path) else {

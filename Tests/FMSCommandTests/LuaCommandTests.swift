@@ -523,6 +523,17 @@ extension LuaCommandTests {
             return directory
         }
 
+        @Test("the files of a folder share one Lua state, as under fms watch: a clash over a global fails the check")
+        func sharedState() throws {
+            let directory = try TemporaryDirectory()
+            try directory.write("a.lua", "LIMIT = 90\nfms.every('1h', function() end)\n")
+            try directory.write("b.lua", "assert(LIMIT == nil, 'LIMIT is already set by another rule file')\n")
+            let result = try fms(["check", directory.url.path])
+            #expect(result.status == 65, "\(result)")
+            #expect(result.stdout.contains("a.lua: ok, 1 registration"), "\(result)")
+            #expect(result.stderr.contains("b.lua:1: LIMIT is already set by another rule file"), "\(result)")
+        }
+
         @Test("a folder of good rules: registrations with file:line; stubs, hidden files and others skipped; nothing sent")
         func goodFolderText() async throws {
             try await withSimulator { sim in
