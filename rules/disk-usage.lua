@@ -32,14 +32,7 @@ if TEMPLATE == "" then
     TEMPLATE = "FMS_TEMPLATE_DISK_USAGE-unset" -- unknown to the gateway; names the cause
 end
 
-local function hostname()
-    local file = io.open("/proc/sys/kernel/hostname") or io.open("/etc/hostname")
-    if not file then return "localhost" end
-    local name = file:read("l") or "localhost"
-    file:close()
-    return name
-end
-local HOST = hostname()
+local HOST = fms.host                            -- this machine's name
 
 -- The mount points reported full, so that their recovery is logged once. It lives in this Lua
 -- state: after a reload or a restart a mount point that is still full is reported again, unless

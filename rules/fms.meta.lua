@@ -204,6 +204,20 @@ function fms.config(options) end
 ---@return number seconds
 function fms.now() end
 
+---Waits without holding up other handlers: only the calling coroutine sleeps. `fms check` does not wait.
+---@param seconds number|string seconds, or a duration such as "500ms"
+function fms.sleep(seconds) end
+
+---`text` with white space runs made one space, cut to at most `n` characters (not bytes), ending in "…" when cut.
+---@param text string
+---@param n integer
+---@return string
+function fms.truncate(text, n) end
+
+---This machine's name (gethostname).
+---@type string
+fms.host = ""
+
 ---Seconds in a duration: `fms.duration("1h30m") == 5400.0`. Raises an error if `text` is not one.
 ---@param text string|number
 ---@return number seconds

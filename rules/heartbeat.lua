@@ -39,14 +39,7 @@ if TEMPLATE == "" then
     TEMPLATE = "FMS_TEMPLATE_HEARTBEAT-unset" -- unknown to the gateway; names the cause
 end
 
-local function hostname()
-    local file = io.open("/proc/sys/kernel/hostname") or io.open("/etc/hostname")
-    if not file then return "localhost" end
-    local name = file:read("l") or "localhost"
-    file:close()
-    return name
-end
-local HOST = hostname()
+local HOST = fms.host                            -- this machine's name
 
 local max_age = fms.duration(MAX_AGE)
 -- The grace period starts now: plain Lua cannot read a file's modification time.

@@ -33,23 +33,7 @@ if TEMPLATE == "" then
     TEMPLATE = "FMS_TEMPLATE_LOG_ERRORS-unset" -- unknown to the gateway; names the cause
 end
 
--- This machine's name, read once (a file read, not a gateway call, so fine at load time).
-local function hostname()
-    local file = io.open("/proc/sys/kernel/hostname") or io.open("/etc/hostname")
-    if not file then return "localhost" end
-    local name = file:read("l") or "localhost"
-    file:close()
-    return name
-end
-local HOST = hostname()
-
--- The first `n` characters of `text` (characters, not bytes: fms hands lines over as UTF-8).
-local function shorten(text, n)
-    text = text:gsub("%s+", " "):gsub("^ ", "")
-    local cut = utf8.offset(text, n + 1)
-    if cut == nil or cut > #text then return text end
-    return text:sub(1, cut - 1) .. "…"
-end
+local HOST = fms.host                            -- this machine's name
 
 fms.tail{
     path = LOG_FILE,
@@ -63,7 +47,7 @@ fms.tail{
             fms.send{
                 mobile = mobile,
                 template = TEMPLATE,
-                vars = { host = HOST, line = shorten(line, LINE_CHARS), summary = "" },
+                vars = { host = HOST, line = fms.truncate(line, LINE_CHARS), summary = "" },
                 key = "log-errors:" .. info.path .. ":" .. mobile,
                 cooldown = COOLDOWN,
                 summary = true,

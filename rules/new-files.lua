@@ -36,12 +36,6 @@ end
 
 local FOLDER_NAME = DROP_FOLDER:match("([^/]+)/*$") or DROP_FOLDER
 
-local function shorten(text, n)
-    local cut = utf8.offset(text, n + 1)
-    if cut == nil or cut > #text then return text end
-    return text:sub(1, cut - 1) .. "…"
-end
-
 fms.watch{
     path = DROP_FOLDER,
     match = PATTERN,
@@ -64,7 +58,7 @@ fms.watch{
             fms.send{
                 mobile = mobile,
                 template = TEMPLATE,
-                vars = { folder = FOLDER_NAME, name = shorten(event.name, NAME_CHARS), summary = "" },
+                vars = { folder = FOLDER_NAME, name = fms.truncate(event.name, NAME_CHARS), summary = "" },
                 key = "new-files:" .. DROP_FOLDER .. ":" .. mobile,
                 cooldown = COOLDOWN,
                 summary = true,

@@ -28,6 +28,12 @@ public enum FMSModule {
                 return .value(.number(seconds))
             },
             "now": { _ throws(LuaBindingError) in .value(.number(Date().timeIntervalSince1970)) },
+            "truncate": { call throws(LuaBindingError) in
+                let text = try call.string(1)
+                let limit = try call.integer(2)
+                guard limit >= 1 else { throw call.argumentError(2, "must be at least 1, got \(limit)") }
+                return .value(.text(truncated(text, characters: Int(limit))))
+            },
             "sleep": { call throws(LuaBindingError) in
                 let seconds: Double
                 switch try call.value(1) {
@@ -66,6 +72,7 @@ public enum FMSModule {
             "error": { call throws(LuaBindingError) in try log(call, level: "error", context) },
         ])
         state.setField("version", of: "fms", to: .text(version))
+        state.setField("host", of: "fms", to: .text(hostName))
         // The chunk is a constant that compiles and runs in a few instructions: it cannot fail.
         _ = try? state.run(budgetGuard, chunkName: "=fms")
         _ = try? state.run(coroutineGuard, chunkName: "=fms")
@@ -137,6 +144,22 @@ public enum FMSModule {
           return pass2(xpcall(f, function(e) if exceeded(e) then hit = e end return handler(e) end, ...))
         end
         """
+
+    /// This machine's name (`gethostname`), for messages that say where something happened.
+    static let hostName: String = {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }()
+
+    /// `text` with runs of white space made one space, cut to `characters` characters with "…"
+    /// (template variables have length limits; characters, not bytes, as the carriers count).
+    static func truncated(_ text: String, characters: Int) -> String {
+        let squeezed = text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        guard squeezed.count > characters else { return squeezed }
+        return String(squeezed.prefix(max(characters - 1, 0))) + "…"
+    }
 
     private static func log(_ call: LuaCall, level: String, _ context: FMSModuleContext) throws(LuaBindingError) -> LuaCallResult {
         var parts: [String] = []

@@ -167,7 +167,8 @@ public final class FMSModuleContext: Sendable {
     /// `fms.config` is used up or (unless `urgent`) quiet hours are on.
     func sendTime(urgent: Bool) -> Double? {
         let configuration = configuration
-        guard configuration.rate != nil || configuration.quiet != nil else { return nil }
+        // `fms run` only checks the policies: a one-shot script's sends go at once.
+        guard mode == .watch, configuration.rate != nil || configuration.quiet != nil else { return nil }
         let now = clock()
         var time = now
         if !urgent, let quiet = configuration.quiet {

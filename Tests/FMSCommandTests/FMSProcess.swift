@@ -155,6 +155,16 @@ func fms(_ arguments: [String], environment: [String: String] = [:], stdin: Data
     return result
 }
 
+/// Starts `process` with stdin from /dev/null, collecting its stdout and stderr.
+func launchCollectingOutput(_ process: Process) throws -> (stdout: PipeBuffer, stderr: PipeBuffer) {
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    return (PipeBuffer(reading: out.fileHandleForReading), PipeBuffer(reading: err.fileHandleForReading))
+}
+
 /// A temporary directory, removed when released.
 final class TemporaryDirectory: @unchecked Sendable {
     let url: URL

@@ -45,13 +45,7 @@ final class SimulatorProcess: @unchecked Sendable {
                              "--review-delay", reviewDelay, "--report-delay", reportDelay]
             + (rateLimits ? [] : ["--no-rate-limits"]) + extra
         process.environment = environment
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        stdout = PipeBuffer(reading: out.fileHandleForReading)
-        stderr = PipeBuffer(reading: err.fileHandleForReading)
+        (stdout, stderr) = try launchCollectingOutput(process)
         let deadline = Date().addingTimeInterval(30)
         while !stdout.text.contains("\n") {
             if stdout.isFinished || Date() > deadline {

@@ -19,6 +19,15 @@ struct WatchCommandTests {
         return directory
     }
 
+    /// A rule folder and an existing `drop` folder beside it; `rules` gets the drop folder's path.
+    static func ruleFolderWithDrop(_ rules: (String) -> String) throws -> (TemporaryDirectory, String) {
+        let directory = try ruleFolder("")
+        let drop = directory.path("drop")
+        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
+        try directory.write("rules/main.lua", rules(drop))
+        return (directory, drop)
+    }
+
     /// Creates (or overwrites) a file in place, as most programs do: one create event, no temporary name.
     static func put(_ path: String, _ text: String = "x") throws {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
@@ -127,17 +136,14 @@ struct WatchCommandTests {
 
     @Test("an error, an endless loop and a memory blow-up in handlers are logged and counted; the watcher goes on")
     func handlerFailuresAreContained() async throws {
-        let directory = try Self.ruleFolder("")
-        let drop = directory.path("drop")
-        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
-        try directory.write("rules/main.lua", """
+        let (directory, drop) = try Self.ruleFolderWithDrop { drop in """
             fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
               if ev.name == "error" then error("broken on purpose") end
               if ev.name == "loop" then while true do end end
               if ev.name == "memory" then local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 1000) .. i end end
               fms.log.info("STILL ALIVE " .. ev.name)
             end }
-            """)
+            """ }
         let metrics = directory.path("metrics.prom")
         let watcher = try WatcherProcess(["--sim", "--budget", "2000000", "--memory", "16", "--metrics-file", metrics,
                                           directory.path("rules")])
@@ -212,16 +218,13 @@ struct WatchCommandTests {
 
     @Test("a cooldown suppresses repeats and sends one summary when its window closes")
     func cooldownSummary() async throws {
-        let directory = try Self.ruleFolder("")
-        let drop = directory.path("drop")
-        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
-        try directory.write("rules/main.lua", """
+        let (directory, drop) = try Self.ruleFolderWithDrop { drop in """
             fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
               local ok, why = fms.send{ mobile = "13800000001", template = "1001", vars = { what = ev.name },
                                         key = "drop", cooldown = "2s", summary = true }
               fms.log.info(ok and "SENT" or ("SUPPRESSED " .. why))
             end }
-            """)
+            """ }
         let watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")])
         try await watcher.waitFor("watching:")
         for index in 1...4 { try Self.put(directory.path("drop/f\(index)")) }
@@ -257,16 +260,13 @@ struct WatchCommandTests {
 
     @Test("SIGTERM lets a running handler finish; a second signal exits at once")
     func termination() async throws {
-        let directory = try Self.ruleFolder("")
-        let drop = directory.path("drop")
-        try FileManager.default.createDirectory(atPath: drop, withIntermediateDirectories: true)
-        try directory.write("rules/main.lua", """
+        let (directory, drop) = try Self.ruleFolderWithDrop { drop in """
             fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
               fms.log.info("STARTED " .. ev.name)
               fms.sleep(tonumber(ev.name))
               fms.log.info("FINISHED " .. ev.name)
             end }
-            """)
+            """ }
         var watcher = try WatcherProcess(["--sim", directory.path("rules")])
         try await watcher.waitFor("watching:")
         try Self.put(directory.path("drop/1"))

@@ -26,13 +26,7 @@ final class WatcherProcess: @unchecked Sendable {
         env["PATH"] = FMSBinary.searchPath
         env["FMS_STATE_DIR"] = self.stateDirectory
         process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        stdout = PipeBuffer(reading: out.fileHandleForReading)
-        stderr = PipeBuffer(reading: err.fileHandleForReading)
+        (stdout, stderr) = try launchCollectingOutput(process)
     }
 
     deinit {

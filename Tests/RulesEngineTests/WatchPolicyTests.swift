@@ -171,4 +171,20 @@ struct WatchPolicyTests {
         let bad = await runtime.run(source: "fms.balance_below{ threshold = 10, rearm = 5, handler = print }", chunkName: "=x")
         #expect(throws: LuaError.self) { try bad.get() }
     }
+
+    @Test("utilities: fms.truncate counts characters, fms.host names the machine, fms.sleep waits and checks its argument")
+    func utilities() async throws {
+        let harness = try LuaHarness()
+        let (outcome, _) = await harness.run("""
+            local started = fms.now()
+            fms.sleep("50ms")
+            return fms.truncate("磁盘  已满\\n  请尽快清理", 6), fms.truncate("ok", 5), type(fms.host), #fms.host > 0,
+                   fms.now() - started >= 0.05
+            """)
+        #expect(try outcome.result.get() == [.text("磁盘 已满…"), .text("ok"), .text("string"), .boolean(true), .boolean(true)])
+        #expect(await harness.failure("fms.truncate('x', 0)") == "rule.lua:1: bad argument #2 to 'fms.truncate' (must be at least 1, got 0)")
+        #expect(await harness.failure("fms.sleep('soon')").hasPrefix("rule.lua:1: bad argument #1 to 'fms.sleep'"))
+        let (checked, _) = await harness.run("fms.sleep(3600) return 'did not wait'", mode: .check)
+        #expect(try checked.result.get() == [.text("did not wait")])
+    }
 }
