@@ -58,12 +58,7 @@ struct WatchCommandTests {
         try Self.put(directory.path("drop/ignored.txt"))
         try Self.put(directory.path("drop/orders.csv"))
         try await watcher.waitFor("EVENT\tcreate\torders.csv\tfalse\tnumber")
-        var ledger: [(mobile: String, content: [String: String])] = []
-        for _ in 0..<100 {
-            ledger = try await watcher.ledger()
-            if !ledger.isEmpty { break }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
+        let ledger = try await watcher.ledger(atLeast: 1)
         // The folder's appearance is an event too (it matches: the watched path always does).
         try await watcher.waitFor("EVENT\tcreate\tdrop\ttrue")
         #expect(ledger.map(\.content).filter { $0["what"] != "drop" } == [["what": "orders.csv"]])
@@ -230,12 +225,7 @@ struct WatchCommandTests {
         for index in 1...4 { try Self.put(directory.path("drop/f\(index)")) }
         try await watcher.waitFor("SUPPRESSED", count: 3)
         try await watcher.waitFor("and 3 more")
-        var ledger: [(mobile: String, content: [String: String])] = []
-        for _ in 0..<100 {
-            ledger = try await watcher.ledger()
-            if ledger.count >= 2 { break }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
+        let ledger = try await watcher.ledger(atLeast: 2)
         #expect(ledger.count == 2)
         #expect(ledger.last?.content["summary"] == "and 3 more")
         #expect(ledger.last?.content["suppressed"] == "3")
@@ -367,12 +357,7 @@ struct WatchCommandTests {
         #expect(queued.status == 0, "\(queued)")
         #expect(queued.stdout == "13800000007\tqueued\tshell-1\n")
         try await watcher.waitFor("handed over by another fms process")
-        var ledger: [(mobile: String, content: [String: String])] = []
-        for _ in 0..<100 {
-            ledger = try await watcher.ledger()
-            if !ledger.isEmpty { break }
-            try await Task.sleep(nanoseconds: 50_000_000)
-        }
+        let ledger = try await watcher.ledger(atLeast: 1)
         #expect(ledger.map(\.mobile) == ["13800000007"])
         #expect(ledger.first?.content == ["what": "from cron"])
         #expect(try await watcher.stop() == 0)

@@ -75,6 +75,16 @@ final class WatcherProcess: @unchecked Sendable {
         }
     }
 
+    /// The ledger once it holds at least `count` messages (or after 5 s, as it is then).
+    func ledger(atLeast count: Int) async throws -> [(mobile: String, content: [String: String])] {
+        var ledger = try await self.ledger()
+        for _ in 0..<100 where ledger.count < count {
+            try await Task.sleep(nanoseconds: 50_000_000)
+            ledger = try await self.ledger()
+        }
+        return ledger
+    }
+
     /// Sends `signal`.
     func signal(_ number: Int32) { kill(process.processIdentifier, number) }
 
