@@ -11,6 +11,7 @@ BINDIR    := $(DESTDIR)$(PREFIX)/bin
 MANDIR    := $(DESTDIR)$(PREFIX)/share/man
 DEPS      := pkg-config liblua5.4-dev libssl-dev zlib1g-dev libsqlite3-dev mandoc
 MANPAGES  := $(wildcard man/*.[0-9])
+BENCH_DEPS := inotify-tools lsyncd
 
 .PHONY: all deps build release test lint-man demo tour bench install uninstall clean
 
@@ -51,7 +52,23 @@ demo: build
 tour: build
 	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" bash examples/demo/walkthrough.sh
 
+# The watcher benchmark's limit and peer (inotifywait, lsyncd): installed for `make bench` only,
+# not by `deps`; without root (or sudo) the benchmark runs without them and says so.
 bench: release
+	@missing=""; \
+	for p in $(BENCH_DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make bench: installing$$missing (the watcher benchmark's limit and peer)"; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
+	  else sudo=none; fi; \
+	  if [ "$$sudo" = none ]; then echo "make bench: need root to install$$missing; measuring without them" >&2; \
+	  else { $$sudo apt-get update -qq && \
+	         DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; } \
+	       || echo "make bench: could not install$$missing; measuring without them" >&2; fi; \
+	fi
 	FMS_BIN="$$($(SWIFT) build -c release --show-bin-path)/fms" bash bench/run.sh
 
 install: release

@@ -10,6 +10,7 @@
 #   BENCH_OUTBOX_MESSAGES  messages per outbox drain (default 100000)
 #   BENCH_OUT      keep the raw JSON lines in this file (default: a temporary file)
 #   BENCH_DOC      where to write the report (default: docs/benchmarks.md; "-" for nowhere)
+#   BENCH_WATCH_ARGS  extra options of bench/watch-bench.py (e.g. "--files 4000 --reps 8")
 #
 # Steps: machine facts; the codec (fms-bench codec) and its limit measured right after it
 # (openssl speed for AES, python3's zlib for gzip); then `fms sim --no-rate-limits --no-ledger`
@@ -18,7 +19,8 @@
 # outbox: enqueue vs SQLite's bare insert loop, drain to the simulator vs FMSClient.sendBatch);
 # Lua (fms-bench lua: calls into Swift vs C functions, values into Swift, fms check vs
 # luac5.4 -p; installs lua5.4 with apt-get when luac5.4 is missing and this runs as root);
-# the report.
+# the watcher (bench/watch-bench.py: fms watch beside inotifywait and lsyncd); the report
+# (fms-bench report, then bench/watch-report.py for the watcher's part).
 # Every loop is bounded in count and time; the simulator is stopped on exit.
 set -euo pipefail
 
@@ -205,6 +207,23 @@ else
     timeout 120 "$BENCH_BIN" lua --only calls,convert | record || echo "bench: the lua benchmark failed" >&2
 fi
 
+# ---------------------------------------------------------------------------------------------
+# The watcher: `fms watch` beside inotifywait (the limit) and lsyncd (the peer): file event ->
+# handler latency, events/s through a trivial handler, and the idle cost of 100 rules.
+# `make bench` installs inotify-tools and lsyncd with apt-get when they are missing.
+if [ "$have_python" = yes ]; then
+    for tool in inotifywait:inotify-tools lsyncd:lsyncd; do
+        command -v "${tool%%:*}" >/dev/null 2>&1 || echo "bench: ${tool%%:*} is missing: the watcher is measured without it;" \
+            "install it with 'sudo apt-get install ${tool#*:}' (or run 'make bench' as root)" >&2
+    done
+    step "watcher: fms watch beside inotifywait and lsyncd: latency, events/s, idle with 100 rules (~2 min)"
+    # shellcheck disable=SC2086  # BENCH_WATCH_ARGS is a list of options
+    timeout -k 10 900 python3 "$here/watch-bench.py" --fms "$FMS_BIN" ${BENCH_WATCH_ARGS:-} | record \
+        || echo "bench: the watcher benchmark failed" >&2
+else
+    echo "bench: python3 missing: the watcher benchmark (bench/watch-bench.py) is skipped" >&2
+fi
+
 printf '{"bench":"facts.end","load":%s}\n' "$(json_string "$(cut -d' ' -f1-3 /proc/loadavg)")" | record
 
 # ---------------------------------------------------------------------------------------------
@@ -213,5 +232,9 @@ if [ "$doc" = "-" ]; then
     "$BENCH_BIN" report --results "$results"
 else
     "$BENCH_BIN" report --results "$results" --doc "$doc"
+fi
+# The watcher's rows and section, added to the same report (fms-bench report leaves "watch.*" lines alone).
+if [ "$have_python" = yes ] && grep -q '"bench":"watch\.' "$results"; then
+    python3 "$here/watch-report.py" "$results" "$doc" || echo "bench: the watcher report failed" >&2
 fi
 echo "bench: done in $(( $(date +%s) - started )) s" >&2
