@@ -16,6 +16,8 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        // timerfd(2) of the C library (no package: glibc's own header).
+        .systemLibrary(name: "CTimerFD"),
 
         // Wire models, result codes and the codec (JSON, gzip, AES). No I/O.
         .target(name: "FMSProtocol", dependencies: ["COpenSSL", "CZlib"], linkerSettings: [.linkedLibrary("m")]),
@@ -24,7 +26,7 @@ let package = Package(
         // The only Swift that touches CSQLite: durable sending (intake log, store, sender), report journal, rule state.
         .target(name: "Outbox", dependencies: ["CSQLite", "FMSClient", "FMSProtocol"]),
         // The `fms` Lua module, rule registrations, scripts and rule checking.
-        .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol", "Outbox"]),
+        .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol", "Outbox", "CTimerFD"]),
         // The async HTTP client of the six endpoints.
         .target(name: "FMSClient", dependencies: ["FMSProtocol"]),
         // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.

@@ -47,8 +47,8 @@ enum WatchCommand {
         options.metricsFile = arguments.value("metrics-file")
         if let seconds = try duration(arguments, "report-interval") { options.reportInterval = seconds }
         if let text = arguments.value("shutdown-timeout") {
-            guard let seconds = Double(text), seconds >= 0, seconds.isFinite else {
-                throw .usage("watch: --shutdown-timeout '\(text)' is not a number of seconds")
+            guard let seconds = Double(text), seconds >= 0, seconds <= 86_400 else {
+                throw .usage("watch: --shutdown-timeout '\(text)' is not a number of seconds from 0 to 86400")
             }
             options.shutdownTimeout = seconds
         }
@@ -118,7 +118,7 @@ enum WatchCommand {
         }
         if let runFor {
             Task {
-                try? await Task.sleep(nanoseconds: UInt64(runFor * 1e9))
+                try? await Task.sleep(nanoseconds: UInt64(min(runFor, 1e9) * 1e9))
                 requester.yield(0)
             }
         }
@@ -129,7 +129,8 @@ enum WatchCommand {
             if request == SIGHUP {
                 guard !stopping else { continue }
                 logger.log(.info, "SIGHUP: reloading the rules")
-                await watcher.reload(reason: "SIGHUP")
+                // In a task of its own: signals are still read while rule files load.
+                Task { await watcher.reload(reason: "SIGHUP") }
             } else if !stopping {
                 stopping = true
                 logger.log(.info, request == 0 ? "ran for \(arguments.value("for") ?? ""): stopping"
@@ -149,8 +150,8 @@ enum WatchCommand {
 
     private static func duration(_ arguments: ParsedArguments, _ name: String) throws(CommandError) -> Double? {
         guard let text = arguments.value(name) else { return nil }
-        guard let seconds = DurationText.seconds(text) ?? Double(text), seconds > 0, seconds.isFinite else {
-            throw .usage("watch: --\(name) '\(text)' is not a duration such as \"20s\", \"5m\" or \"1h\"")
+        guard let seconds = DurationText.seconds(text) ?? Double(text), seconds > 0, seconds <= 10 * 365 * 86_400 else {
+            throw .usage("watch: --\(name) '\(text)' is not a duration such as \"20s\", \"5m\" or \"1h\" (at most 10 years)")
         }
         return seconds
     }

@@ -55,6 +55,7 @@ public actor Outbox {
     private var wakePending = false
     private var random = SystemRandomNumberGenerator()
     private var failureObservers: [@Sendable (StoredMessage) -> Void] = []
+    private var changeObservers: [@Sendable () -> Void] = []
     /// While draining, the longest retry delay.
     private var drainRetryCap: Double?
 
@@ -80,22 +81,31 @@ public actor Outbox {
     /// Moves messages other processes handed over (``IntakeHandover``) into the database, then
     /// wakes the sender; returns how many there were.
     @discardableResult
-    public func absorbHandedOver() throws(OutboxError) -> Int {
-        let count = try Outbox.takeHandedOver(into: store, directory: configuration.directory, now: clock())
-        if count > 0 { wake() }
-        return count
+    public func absorbHandedOver() throws(OutboxError) -> HandoverResult {
+        let result = try Outbox.takeHandedOver(into: store, directory: configuration.directory, now: clock())
+        if result.queued > 0 { wake() }
+        return result
+    }
+
+    /// What ``absorbHandedOver()`` took in.
+    public struct HandoverResult: Sendable, Equatable {
+        /// Messages now queued.
+        public var queued = 0
+        /// customFmsIds already in the outbox: not queued again.
+        public var duplicates: [String] = []
     }
 
     @discardableResult
-    private static func takeHandedOver(into store: OutboxStore, directory: String, now: Double) throws(OutboxError) -> Int {
-        var count = 0
+    private static func takeHandedOver(into store: OutboxStore, directory: String, now: Double) throws(OutboxError) -> HandoverResult {
+        var result = HandoverResult()
         for file in IntakeHandover.waiting(directory: directory) {
             // Committed before the file goes: a crash in between replays it, and INSERT OR IGNORE keeps it once.
-            try store.insert(file.messages, at: now)
+            let skipped = try store.insert(file.messages, at: now)
             unlink(file.path)
-            count += file.messages.count
+            result.queued += file.messages.count - skipped.count
+            result.duplicates += skipped
         }
-        return count
+        return result
     }
 
     // MARK: Accepting
@@ -198,6 +208,38 @@ public actor Outbox {
     /// Calls `observer` with each message that is dead-lettered from now on.
     public func onFailure(_ observer: @escaping @Sendable (StoredMessage) -> Void) {
         failureObservers.append(observer)
+    }
+
+    /// Calls `observer` after every send result is recorded (sent, retried or dead).
+    public func onChange(_ observer: @escaping @Sendable () -> Void) {
+        changeObservers.append(observer)
+    }
+
+    /// Sends what is due until nothing due is left or `timeout` passes, then stops the sender
+    /// (a watcher's clean stop). Messages held back for later stay queued.
+    public func flush(timeout: Double) async {
+        let deadline = clock() + timeout
+        start()
+        while clock() < deadline {
+            do {
+                try absorb()
+                if activeRequests == 0, try !store.hasDue(now: clock()) { break }
+            } catch {
+                break
+            }
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        await stop(timeout: max(0, deadline - clock()))
+    }
+
+    /// Dead letters that `fms.on_failure` handlers have not seen yet, oldest first.
+    public func undispatchedFailures(limit: Int = 500) throws(OutboxError) -> [StoredMessage] {
+        try store.undispatchedFailures(limit: limit)
+    }
+
+    /// Records that `fms.on_failure` handlers saw these dead letters.
+    public func markFailuresDispatched(_ ids: [Int64]) throws(OutboxError) {
+        try store.markFailuresDispatched(ids)
     }
 
     private func wake() {
@@ -307,6 +349,7 @@ public actor Outbox {
         inFlight.subtract(batch.map(\.id))
         defer { wake() }
         let now = clock()
+        defer { for observer in changeObservers { observer() } }
         do {
             switch outcome {
             case .success(let sent):
@@ -326,7 +369,8 @@ public actor Outbox {
             var expired: [Int64] = []
             var next: [Int64: Double] = [:]
             for message in batch {
-                if now - message.createdAt >= configuration.maxAge {
+                // A message held back (quiet hours, rate limit) ages from the time it could first be sent.
+                if now - max(message.createdAt, message.message.notBefore ?? 0) >= configuration.maxAge {
                     expired.append(message.id)
                 } else {
                     let exponent = Double(min(message.attempts, 30))
@@ -456,6 +500,11 @@ public actor Outbox {
     /// Every persisted value of a rule, by key.
     public func ruleStates(rule: String) throws(OutboxError) -> [String: String] {
         try store.ruleStates(rule: rule)
+    }
+
+    /// Forgets the persisted values of a rule that are numbers below `limit` (expired deadlines).
+    public func deleteRuleStates(rule: String, numericValueBelow limit: Double) throws(OutboxError) {
+        try store.deleteRuleStates(rule: rule, numericValueBelow: limit)
     }
 
     /// Forgets persisted values of a rule.

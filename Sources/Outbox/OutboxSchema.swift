@@ -52,6 +52,14 @@ enum OutboxSchema {
             PRIMARY KEY (rule, key)
         );
         """,
+        // 2: sends held back by a rate limit or quiet hours keep their earliest time apart from
+        // the retry schedule (a drain must not send them early); dead letters remember whether
+        // `fms.on_failure` handlers saw them (those from before this version count as seen).
+        """
+        ALTER TABLE messages ADD COLUMN not_before REAL;
+        ALTER TABLE messages ADD COLUMN failure_dispatched INTEGER NOT NULL DEFAULT 1;
+        CREATE INDEX messages_failure_undispatched ON messages(id) WHERE state = 'dead' AND failure_dispatched = 0;
+        """,
     ]
 
     /// The version this build writes.

@@ -48,8 +48,9 @@ final class OutboxStore {
             try database.execute("PRAGMA foreign_keys=ON")
             try OutboxStore.migrate(database)
             insertMessage = try database.prepare("""
-                INSERT OR IGNORE INTO messages(custom_id, template, mobile, vars, rule, key, state, created_at, next_attempt_at)
-                VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, MAX(?7, COALESCE(?8, ?7)))
+                INSERT OR IGNORE INTO messages(custom_id, template, mobile, vars, rule, key, state, created_at, next_attempt_at,
+                                               not_before)
+                VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, MAX(?7, COALESCE(?8, ?7)), ?8)
                 """)
             insertReport = try database.prepare("""
                 INSERT INTO reports(fms_id, custom_id, mobile, state, description, receive_time, submit_time, fetched_at,
@@ -91,8 +92,11 @@ final class OutboxStore {
 
     // MARK: Messages
 
-    /// Inserts new messages as pending in one transaction (a customFmsId already present is skipped).
-    func insert(_ messages: [NewMessage], at now: Double) throws(OutboxError) {
+    /// Inserts new messages as pending in one transaction; a customFmsId already present is
+    /// skipped, and returned.
+    @discardableResult
+    func insert(_ messages: [NewMessage], at now: Double) throws(OutboxError) -> [String] {
+        var skipped: [String] = []
         do {
             try database.transaction { () throws(SQLiteError) in
                 for message in messages {
@@ -100,18 +104,20 @@ final class OutboxStore {
                     try insertMessage.run([.text(message.customId), .text(message.template), .text(message.mobile), .text(vars),
                                            .optional(message.rule), .optional(message.key), .real(now),
                                            message.notBefore.map { .real($0) } ?? .null])
+                    if database.changes == 0 { skipped.append(message.customId) }
                 }
             }
         } catch {
             throw OutboxError(error)
         }
+        return skipped
     }
 
     // MARK: Queries
 
     private static let columns = """
         id, custom_id, template, mobile, vars, rule, key, state, attempts, created_at, next_attempt_at, sent_at, fms_id,
-        last_error, last_code
+        last_error, last_code, not_before
         """
 
     private static func row(_ statement: SQLiteStatement) -> StoredMessage {
@@ -121,7 +127,7 @@ final class OutboxStore {
         }
         let message = NewMessage(customId: statement.text(1) ?? "", template: statement.text(2) ?? "",
                                  mobile: statement.text(3) ?? "", variables: variables, rule: statement.text(5),
-                                 key: statement.text(6))
+                                 key: statement.text(6), notBefore: statement.isNull(15) ? nil : statement.double(15))
         return StoredMessage(id: statement.int64(0), message: message,
                              state: MessageState(rawValue: statement.text(7) ?? "") ?? .pending,
                              attempts: Int(statement.int64(8)), createdAt: statement.double(9), nextAttemptAt: statement.double(10),
@@ -137,7 +143,7 @@ final class OutboxStore {
                 WHERE state = 'pending' AND next_attempt_at <= ?1 ORDER BY id LIMIT ?2
                 """)
             let rows = try statement.rows([.real(now), .integer(Int64(limit + excluding.count))]) { statement in
-                (OutboxStore.row(statement), statement.int64(15) != 0)
+                (OutboxStore.row(statement), statement.int64(16) != 0)
             }
             return Array(rows.filter { !excluding.contains($0.0.id) }.prefix(limit))
         } catch {
@@ -185,11 +191,47 @@ final class OutboxStore {
         }
     }
 
-    /// Makes every pending message due at `now` (a drain tries everything at once).
+    /// Makes every pending message due at `now` (a drain tries everything at once), except
+    /// those held back until later by a rate limit or quiet hours.
     func makePendingDue(now: Double) throws(OutboxError) {
         try update { () throws(SQLiteError) in
-            let statement = try database.prepare("UPDATE messages SET next_attempt_at = ?1 WHERE state = 'pending' AND next_attempt_at > ?1")
+            let statement = try database.prepare("""
+                UPDATE messages SET next_attempt_at = MAX(?1, COALESCE(not_before, ?1))
+                WHERE state = 'pending' AND next_attempt_at > ?1
+                """)
             try statement.run([.real(now)])
+        }
+    }
+
+    /// Whether a pending message is due by `now`.
+    func hasDue(now: Double) throws(OutboxError) -> Bool {
+        do {
+            let statement = try database.prepare("""
+                SELECT EXISTS(SELECT 1 FROM messages INDEXED BY messages_due WHERE state = 'pending' AND next_attempt_at <= ?1)
+                """)
+            return try statement.rows([.real(now)]) { $0.int64(0) }.first == 1
+        } catch {
+            throw OutboxError(error)
+        }
+    }
+
+    /// Dead letters `fms.on_failure` handlers have not seen yet, oldest first.
+    func undispatchedFailures(limit: Int) throws(OutboxError) -> [StoredMessage] {
+        do {
+            let statement = try database.prepare("""
+                SELECT \(OutboxStore.columns) FROM messages WHERE state = 'dead' AND failure_dispatched = 0 ORDER BY id LIMIT ?1
+                """)
+            return try statement.rows([.integer(Int64(limit))], OutboxStore.row)
+        } catch {
+            throw OutboxError(error)
+        }
+    }
+
+    /// Records that `fms.on_failure` handlers saw these dead letters.
+    func markFailuresDispatched(_ ids: [Int64]) throws(OutboxError) {
+        try update { () throws(SQLiteError) in
+            let statement = try database.prepare("UPDATE messages SET failure_dispatched = 1 WHERE id = ?1")
+            for id in ids { try statement.run([.integer(id)]) }
         }
     }
 
@@ -218,7 +260,8 @@ final class OutboxStore {
     func markDead(_ ids: [Int64], error: String, code: String?) throws(OutboxError) {
         try update { () throws(SQLiteError) in
             let statement = try database.prepare("""
-                UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?2, last_code = ?3 WHERE id = ?1
+                UPDATE messages SET state = 'dead', attempts = attempts + 1, last_error = ?2, last_code = ?3,
+                failure_dispatched = 0 WHERE id = ?1
                 """)
             for id in ids { try statement.run([.integer(id), .text(error), .optional(code)]) }
         }
@@ -393,6 +436,14 @@ final class OutboxStore {
             return values
         } catch {
             throw OutboxError(error)
+        }
+    }
+
+    /// Forgets the persisted values of a rule that are numbers below `limit` (expired deadlines).
+    func deleteRuleStates(rule: String, numericValueBelow limit: Double) throws(OutboxError) {
+        try update { () throws(SQLiteError) in
+            let statement = try database.prepare("DELETE FROM rule_state WHERE rule = ?1 AND CAST(value AS REAL) < ?2")
+            try statement.run([.text(rule), .real(limit)])
         }
     }
 

@@ -102,19 +102,40 @@ public final class FMSModuleContext: Sendable {
         }
     }
 
-    private let ruleFiles = Mutex<[String]>([])
+    private let ruleFiles = Mutex<[(path: String, canonical: String)]>([])
+    private let loading = Mutex(true)
 
-    /// Notes a rule file loaded in this context, so positions in it map back to its whole path.
-    public func noteRuleFile(_ path: String) { ruleFiles.withLock { $0.append(path) } }
+    /// Notes a rule file loaded in this context, so positions in it map back to it: to its
+    /// canonical path (`realpath`), which names it in persisted state and metrics however the
+    /// rules were given on the command line.
+    public func noteRuleFile(_ path: String) {
+        let canonical = path.withCString { name -> String in
+            guard let resolved = realpath(name, nil) else { return path }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        ruleFiles.withLock { $0.append((path, canonical)) }
+    }
 
-    /// The rule file of a `file:line` position: Lua shortens long chunk names to "...tail", so the
-    /// loaded file that ends with the tail is the one.
+    /// The rule file of a `file:line` position (its canonical path when it is a loaded file).
+    /// Lua shortens long chunk names to "...tail": the loaded file that ends with the tail is the one.
     func ruleFile(at position: String) -> String {
         guard let file = LuaPosition.rule(of: position) else { return position }
-        guard file.hasPrefix("...") else { return file }
-        let tail = file.dropFirst(3)
-        return ruleFiles.withLock { files in files.last { $0.hasSuffix(tail) } } ?? file
+        return ruleFiles.withLock { files in
+            if file.hasPrefix("...") {
+                let tail = file.dropFirst(3)
+                return files.last { $0.path.hasSuffix(tail) }?.canonical
+            }
+            return files.last { $0.path == file }?.canonical
+        } ?? file
     }
+
+    /// Whether registration functions may be called: while rule files load (and always in check
+    /// mode), not from a handler later — a registration made there would never start.
+    var acceptsRegistrations: Bool { mode == .check || loading.withLock { $0 } }
+
+    /// Ends the loading of the rule files: registrations are refused from now on.
+    public func finishLoading() { loading.withLock { $0 = false } }
 
     /// The settings made with `fms.config`.
     public var configuration: RuleConfiguration { configurationStore.withLock { $0 } }
@@ -138,6 +159,12 @@ public final class FMSModuleContext: Sendable {
             cooldownObserver.withLock { $0 }?(CooldownWindow(key: key, end: now + cooldown, summary: summary))
         }
         return remaining
+    }
+
+    /// Closes the window `key` just opened by a send that then failed to queue, so that the next
+    /// attempt is not suppressed for a message that was never sent.
+    func cancelCooldown(key: String) {
+        policy.cooldowns.withLock { $0.cancel(key: key) }
     }
 
     /// A cooldown window that just opened.
@@ -232,6 +259,9 @@ struct CooldownTable {
         windows[key] = Window(until: until, summary: summary)
         if windows.count > 10_000 { closedWithSummary += close(now: now) }
     }
+
+    /// Forgets the window of `key` (its send failed).
+    mutating func cancel(key: String) { windows[key] = nil }
 
     /// Removes the windows closed by `now`; returns the summaries due.
     mutating func close(now: Double) -> [NewMessage] {

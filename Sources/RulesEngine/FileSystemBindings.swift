@@ -14,7 +14,8 @@ enum FileSystemBindings {
         let total = UInt64(info.f_blocks) * block
         let free = UInt64(info.f_bfree) * block
         let available = UInt64(info.f_bavail) * block
-        let used = total - free
+        // Saturating: a file system may report more free blocks than blocks.
+        let used = total > free ? total - free : 0
         // As df(1) computes it: used / (used + available), rounded up.
         let usable = used + available
         let percent = usable == 0 ? 0 : (Double(used) * 100 / Double(usable))

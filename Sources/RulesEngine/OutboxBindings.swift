@@ -26,8 +26,11 @@ public enum OutboxBindings {
             throw LuaBindingError("\(name): the outbox refused the message: \(error)")
         }
         let tables = messages.map { message in
-            LuaValue.table(LuaTable(["customFmsId": .text(message.customId), "mobile": .text(message.mobile),
-                                     "queued": .boolean(true)]))
+            var fields: [String: LuaValue] = ["customFmsId": .text(message.customId), "mobile": .text(message.mobile),
+                                              "queued": .boolean(true)]
+            // Held back by the rate limit or quiet hours: when it may go (a `wait` returns at once then).
+            if let notBefore = message.notBefore { fields["notBefore"] = .number(notBefore) }
+            return LuaValue.table(LuaTable(fields))
         }
         guard wait, let message = messages.first else {
             return .values(single ? [tables[0]] : [.table(LuaTable(sequence: tables))])

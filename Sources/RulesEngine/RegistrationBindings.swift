@@ -148,6 +148,10 @@ enum RegistrationBindings {
             throw LuaBindingError("fms.\(kind) registers a rule, which needs 'fms watch'; 'fms run' runs a script once "
                                   + "(use 'fms check' to validate rule files)")
         }
+        guard context.acceptsRegistrations else {
+            throw LuaBindingError("fms.\(kind) registers a rule while the rule files load (at the top level of a rule "
+                                  + "file), not from a handler: a registration made later would never start")
+        }
         let position = LuaPosition.trimmed(call.callerPosition())
         var registration = Registration(kind: kind, summary: summary, position: position)
         registration.rule = context.ruleFile(at: position)

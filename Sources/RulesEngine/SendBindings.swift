@@ -38,7 +38,14 @@ enum SendBindings {
         }
         if let outbox = context.outbox {
             message.notBefore = context.sendTime(urgent: urgent)
-            return try OutboxBindings.enqueue([message], outbox: outbox, wait: wait, single: true, context: context)
+            do {
+                return try OutboxBindings.enqueue([message], outbox: outbox, wait: wait && message.notBefore == nil,
+                                                  single: true, context: context)
+            } catch {
+                // Not queued: the window it opened must not hold back the next attempt.
+                if cooldown != nil, let key { context.cancelCooldown(key: key) }
+                throw error
+            }
         }
         return FMSModule.suspend("fms.send", context) { () throws(FMSClientError) -> [LuaValue] in
             let sent = try await context.backend.send(mobile: mobile, templateId: template, variables: variables, customFmsId: id)

@@ -68,9 +68,10 @@ public final class FileWatcher: Sendable {
 
     /// Stops watching: wakes the thread and waits for it to end (after the event being
     /// handled, if any), which closes the inotify descriptor and the pipe. Events not yet
-    /// delivered, including debounced ones, are dropped. Called from the handler, it returns
-    /// at once and the thread ends when the handler returns. Later calls do nothing.
-    public func stop() {
+    /// delivered, including debounced ones, are dropped, unless `flushing`: then the events the
+    /// kernel queued and those waiting out a debounce are delivered first. Called from the
+    /// handler, it returns at once and the thread ends when the handler returns. Later calls do nothing.
+    public func stop(flushing: Bool = false) {
         let (thread, signal) = control.withLock { control -> (system_Thread?, WakeSignal?) in
             defer {
                 control.thread = nil
@@ -79,6 +80,7 @@ public final class FileWatcher: Sendable {
             return (control.thread, control.signal)
         }
         guard let signal else { return }
+        if flushing { signal.flushing.store(true, ordering: .releasing) }
         signal.stopping.store(true, ordering: .releasing)
         signal.wake()
         guard let thread else { return }
@@ -94,6 +96,9 @@ public final class FileWatcher: Sendable {
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 8)
         defer { buffer.deallocate() }
         var queueEmpty = true
+        defer {
+            if signal.flushing.load(ordering: .acquiring) { flush(engine, buffer: buffer, handler: handler) }
+        }
         while !signal.stopping.load(ordering: .acquiring) {
             var timeout: Int32 = -1
             if let deadline = engine.nextDeadline {
@@ -125,6 +130,21 @@ public final class FileWatcher: Sendable {
     }
 }
 
+extension FileWatcher {
+    /// On a flushing stop: reads what the kernel still holds, then delivers it and every
+    /// debounced change at once.
+    fileprivate static func flush(_ engine: WatchEngine, buffer: UnsafeMutableRawBufferPointer,
+                                  handler: @Sendable (FileEvent) -> Void) {
+        while let (events, bytes) = try? engine.inotify.readEvents(into: buffer), bytes > 0 {
+            engine.handle(events, now: system_monotonicSeconds())
+        }
+        engine.flushPending(now: system_monotonicSeconds())
+        let events = engine.outbox
+        engine.outbox.removeAll()
+        for event in events { handler(event) }
+    }
+}
+
 /// Hands the engine, built on the caller's thread, to the watcher's thread, which is its only
 /// user from then on.
 private final class EngineTransfer: @unchecked Sendable {
@@ -144,6 +164,8 @@ private final class WakeSignal: Sendable {
     let readEnd: Int32
     let writeEnd: Int32
     let stopping = Atomic<Bool>(false)
+    /// Whether the thread delivers what is queued and debounced before it ends.
+    let flushing = Atomic<Bool>(false)
 
     init() throws(FileWatchError) {
         var ends: (Int32, Int32) = (-1, -1)

@@ -135,6 +135,14 @@ final class WatchEngine {
         }
     }
 
+    /// Delivers every debounced change now, due or not (a flushing stop).
+    func flushPending(now: Double) {
+        tick(now: now, queueEmpty: true)
+        for index in watches.indices where watches[index].spec.debounce > 0 {
+            deliver(watches[index].coalescer.takeAll(), of: index)
+        }
+    }
+
     /// The earliest time `tick` has something to do, or nil.
     var nextDeadline: Double? {
         let moves = pendingMoves.values.lazy.map(\.deadline).min()

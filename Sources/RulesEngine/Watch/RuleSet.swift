@@ -49,6 +49,7 @@ final class RuleSet: Sendable {
                 throw LoadError(file: file, message: error.message, traceback: error.traceback)
             }
         }
+        context.finishLoading()
         return RuleSet(runtime: runtime, context: context, files: files)
     }
 }

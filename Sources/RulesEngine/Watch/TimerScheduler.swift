@@ -3,9 +3,10 @@ import Foundation
 /// Runs timed work for the watcher: `fms.every` on a monotonic clock that keeps counting during
 /// suspend, `fms.cron` on the wall clock, balance and report polls, and one-shot deadlines.
 ///
-/// One task sleeps until the earliest deadline, so nothing wakes while nothing is due. Wall-clock
-/// waits are cut into steps of at most ``wallClockStep`` so a clock set forward is noticed within
-/// that step. Late timers fire once and count what they missed (see ``EveryTimer``, ``CronTimer``).
+/// One task sleeps until the earliest deadline, so nothing wakes while nothing is due. A
+/// ``ClockChangeMonitor`` wakes it when the wall clock is set (or the machine resumes), to
+/// recompute wall-clock deadlines; without one, wall-clock waits are cut into steps of a minute.
+/// Late timers fire once and count what they missed (see ``EveryTimer``, ``CronTimer``).
 actor TimerScheduler {
     /// When an entry fires.
     enum Schedule: Sendable {
@@ -30,8 +31,9 @@ actor TimerScheduler {
         let fire: @Sendable (Firing) -> Void
     }
 
-    /// The longest sleep towards a wall-clock deadline.
-    static let wallClockStep = 60.0
+    /// The longest sleep towards a wall-clock deadline: a day with a clock-change monitor, else a minute.
+    private var wallClockStep = 60.0
+    private var clockMonitor: ClockChangeMonitor?
 
     private var entries: [Int: Entry] = [:]
     private var nextToken = 0
@@ -55,6 +57,19 @@ actor TimerScheduler {
 
     /// The monotonic time now (for computing `.every` due times).
     nonisolated func monotonicNow() -> Double { monotonic() }
+
+    /// Watches the wall clock for changes (call once); until then wall-clock waits are cut into minutes.
+    func watchClockChanges() {
+        guard clockMonitor == nil else { return }
+        clockMonitor = ClockChangeMonitor { [weak self] in
+            Task { await self?.clockChanged() }
+        }
+        if clockMonitor != nil { wallClockStep = 86_400 }
+    }
+
+    private func clockChanged() {
+        if !entries.isEmpty { restart() }
+    }
 
     /// Adds an entry; returns its token for ``remove(_:)``.
     @discardableResult
@@ -82,6 +97,8 @@ actor TimerScheduler {
         entries = [:]
         loop?.cancel()
         loop = nil
+        clockMonitor?.stop()
+        clockMonitor = nil
     }
 
     /// How many entries are scheduled (for tests).
@@ -98,7 +115,10 @@ actor TimerScheduler {
         while !Task.isCancelled {
             guard let wait = tick() else { return }
             do {
-                try await Task.sleep(nanoseconds: UInt64(max(0.001, wait) * 1e9))
+                // The continuous clock keeps counting while the machine sleeps: a deadline passed
+                // during a suspend is met on resume, not a suspend's length later.
+                let nanoseconds = Int64(Sleeping.nanoseconds(max(0.001, wait)))
+                try await Task.sleep(until: .now + .nanoseconds(nanoseconds), clock: .continuous)
             } catch {
                 return
             }
@@ -131,12 +151,12 @@ actor TimerScheduler {
                 switch timer.decide(due: due, now: Date(timeIntervalSince1970: wall)) {
                 case .wait(let until):
                     entries[token]?.schedule = .cron(timer, due: until)
-                    wait = min(wait, until.timeIntervalSince1970 - wall, Self.wallClockStep)
+                    wait = min(wait, until.timeIntervalSince1970 - wall, wallClockStep)
                 case .fire(let next, let skipped):
                     firings.append((entry.fire, Firing(skipped: skipped, time: wall)))
                     if let next {
                         entries[token]?.schedule = .cron(timer, due: next)
-                        wait = min(wait, next.timeIntervalSince1970 - wall, Self.wallClockStep)
+                        wait = min(wait, next.timeIntervalSince1970 - wall, wallClockStep)
                     } else {
                         entries[token] = nil
                     }
@@ -146,7 +166,7 @@ actor TimerScheduler {
                     firings.append((entry.fire, Firing(skipped: 0, time: wall)))
                     entries[token] = nil
                 } else {
-                    wait = min(wait, at - wall, Self.wallClockStep)
+                    wait = min(wait, at - wall, wallClockStep)
                 }
             }
         }

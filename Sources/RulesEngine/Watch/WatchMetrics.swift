@@ -57,6 +57,8 @@ public final class WatchMetrics: Sendable {
     func noteReport(state reportState: String) { change { $0.reports[reportState, default: 0] += 1 } }
     func noteBalance(_ balance: Int64) { change { $0.balance = balance } }
     func noteRulesLoaded(_ count: Int) { change { $0.rulesLoaded = count } }
+    /// The outbox recorded a send result: its gauges moved.
+    func noteOutboxChange() { change { _ in } }
     func noteStopped() { state.withLock { $0.running = false } }
     func noteReload(ok: Bool) { change { if ok { $0.reloadsOK += 1 } else { $0.reloadsFailed += 1 } } }
 
