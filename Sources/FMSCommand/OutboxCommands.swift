@@ -157,7 +157,8 @@ enum OutboxCommands {
         words: ["outbox", "drain"], summary: "Send everything pending; exit 0 only when nothing is left pending.",
         usage: "outbox drain [options] [--wait SECONDS]",
         details: "The path after a crash, or for cron-driven setups. Retries follow the usual backoff; messages\n"
-            + "that cannot be sent become dead letters. Exit 75 if messages are still pending at the timeout.",
+            + "that cannot be sent become dead letters. Exit 75 if messages are still pending at the timeout.\n"
+            + "Messages that fms watch held back for later (its rate limit, quiet hours) wait for their time: not counted.",
         options: [.value("wait", "SECONDS", "give up after this long (default 300)")] + stateOptions + [durabilityOption]
             + AccountSettings.options + [jsonOption]
     ) { arguments, context throws(CommandError) in
@@ -184,8 +185,12 @@ enum OutboxCommands {
         } else {
             context.output.line("pending\t\(counts.pending)\nsent\t\(counts.sent)\ndead\t\(counts.dead)")
         }
-        if counts.pending > 0 {
-            throw CommandError("outbox drain: \(counts.pending) message(s) still pending after \(Int(timeout))s", exitCode: .temporaryFailure)
+        if counts.held > 0 {
+            Output.diagnostic("outbox drain: \(counts.held) message(s) held back by a rate limit or quiet hours wait for their time")
+        }
+        if counts.pending > counts.held {
+            throw CommandError("outbox drain: \(counts.pending - counts.held) message(s) still pending after \(Int(timeout))s",
+                               exitCode: .temporaryFailure)
         }
         if counts.dead > deadBefore {
             let newest = try? await outbox.list(state: .dead, limit: 1).first

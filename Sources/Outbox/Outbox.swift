@@ -181,7 +181,8 @@ public actor Outbox {
         while true {
             try absorb()
             try absorbHandedOver()
-            if activeRequests == 0, try !store.hasPending() { return try store.counts(now: clock()) }
+            // Done when nothing is pending but what a rate limit or quiet hours hold back for later.
+            if activeRequests == 0, try !store.hasPending(heldBackAfter: clock()) { return try store.counts(now: clock()) }
             if clock() >= deadline { return try store.counts(now: clock()) }
             try? await Task.sleep(nanoseconds: 20_000_000)
         }

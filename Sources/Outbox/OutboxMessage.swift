@@ -76,4 +76,6 @@ public struct OutboxCounts: Sendable, Equatable {
     public var undispatchedReports: Int
     /// The oldest pending message's age in seconds.
     public var oldestPendingAge: Double?
+    /// Pending messages held back until later by a rate limit or quiet hours (counted in `pending`).
+    public var held: Int = 0
 }

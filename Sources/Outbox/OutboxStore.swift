@@ -182,6 +182,18 @@ final class OutboxStore {
         }
     }
 
+    /// Whether a message is pending that is not held back past `now` (by a rate limit or quiet hours).
+    func hasPending(heldBackAfter now: Double) throws(OutboxError) -> Bool {
+        do {
+            let statement = try database.prepare("""
+                SELECT EXISTS(SELECT 1 FROM messages WHERE state = 'pending' AND (not_before IS NULL OR not_before <= ?1))
+                """)
+            return try statement.rows([.real(now)]) { $0.int64(0) }.first == 1
+        } catch {
+            throw OutboxError(error)
+        }
+    }
+
     /// Whether any message is pending.
     func hasPending() throws(OutboxError) -> Bool {
         do {
@@ -358,9 +370,11 @@ final class OutboxStore {
             let oldest = try database.prepare("SELECT MIN(created_at) FROM messages WHERE state = 'pending'")
             var age: Double?
             if try oldest.step(), !oldest.isNull(0) { age = now - oldest.double(0) }
+            let heldStatement = try database.prepare("SELECT COUNT(*) FROM messages WHERE state = 'pending' AND not_before > ?1")
+            let held = Int(try heldStatement.rows([.real(now)]) { $0.int64(0) }.first ?? 0)
             return OutboxCounts(pending: counts["pending"] ?? 0, sent: counts["sent"] ?? 0,
                                 dead: counts["dead"] ?? 0, reports: reports, undispatchedReports: undispatched,
-                                oldestPendingAge: age)
+                                oldestPendingAge: age, held: held)
         } catch {
             throw OutboxError(error)
         }

@@ -204,11 +204,17 @@ public final class FMSModuleContext: Sendable {
         }
         if let rate = configuration.rate {
             time = policy.rateSlots.withLock { slots in
+                // The first time at or after `time` whose window (t - seconds, t] holds fewer than
+                // `count` sends. Only sends inside that window count: an urgent send now is not
+                // held back by sends already scheduled for after quiet hours.
                 var slot = time
-                if slots.count >= rate.count { slot = max(slot, slots[slots.count - rate.count] + rate.seconds) }
-                let index = slots.firstIndex { $0 > slot } ?? slots.endIndex
-                slots.insert(slot, at: index)
-                if slots.count > rate.count * 2 { slots.removeFirst(slots.count - rate.count) }
+                while true {
+                    let inWindow = slots.filter { $0 > slot - rate.seconds && $0 <= slot }
+                    guard inWindow.count >= rate.count else { break }
+                    slot = inWindow[inWindow.count - rate.count] + rate.seconds
+                }
+                slots.removeAll { $0 <= now - rate.seconds }
+                slots.insert(slot, at: slots.firstIndex { $0 > slot } ?? slots.endIndex)
                 return slot
             }
         }

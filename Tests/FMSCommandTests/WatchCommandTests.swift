@@ -383,4 +383,171 @@ struct WatchCommandTests {
         #expect(watcher.log.contains("1 cooldown window(s) still open from the last run"))
         #expect(try await watcher.stop() == 0)
     }
+
+    // MARK: Regressions found in review
+
+    @Test("--shutdown-timeout bounds the wait for a slow handler, and queued events are dropped, not run")
+    func shutdownIsBounded() async throws {
+        let (directory, drop) = try Self.ruleFolderWithDrop { drop in """
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
+              fms.log.info("STARTED " .. ev.name)
+              fms.sleep(60)
+            end }
+            """ }
+        _ = drop
+        let watcher = try WatcherProcess(["--sim", "--shutdown-timeout", "1", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        for name in ["a", "b", "c"] { try Self.put(directory.path("drop/" + name)) }
+        try await watcher.waitFor("STARTED a")
+        watcher.signal(SIGTERM)
+        // Without the bound this takes three minutes; with it, about a second.
+        #expect(try await watcher.waitForExit(timeout: 30) == 0)
+        #expect(watcher.log.contains("handlers still running after 1s"))
+        #expect(watcher.count("STARTED") == 1, "the queued events were dropped:\n\(watcher.log)")
+    }
+
+    @Test("a reload keeps each tail's position: lines are handled once, even while the handler is behind")
+    func tailAcrossReload() async throws {
+        let directory = try Self.ruleFolder("")
+        let log = try directory.write("app.log", "")
+        try directory.write("rules/main.lua", """
+            fms.tail{ path = "\(log)", handler = function(line) fms.sleep(0.2) fms.log.info("LINE[" .. line .. "]") end }
+            """)
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try Self.append((1...5).map { "line \($0)\n" }.joined(), to: log)
+        try await watcher.waitFor("LINE[line 1]")
+        watcher.signal(SIGHUP)
+        try await watcher.waitFor("reloaded (SIGHUP)")
+        try Self.append("line 6\n", to: log)
+        // Lines 2-5 run in the old rule set's queue, line 6 in the new one's: either may finish first.
+        try await watcher.waitFor("LINE[line 6]")
+        try await watcher.waitFor("LINE[line 5]")
+        for index in 1...6 { #expect(watcher.count("LINE[line \(index)]") == 1, "line \(index):\n\(watcher.log)") }
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("a change waiting out its debounce is not lost to a reload")
+    func debounceAcrossReload() async throws {
+        let (directory, _) = try Self.ruleFolderWithDrop { drop in """
+            fms.watch{ path = "\(drop)", debounce = "2s", handler = function(ev) fms.log.info("EVENT " .. ev.kind .. " " .. ev.name) end }
+            """ }
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try Self.put(directory.path("drop/report.csv"))
+        try await Task.sleep(nanoseconds: 300_000_000)
+        watcher.signal(SIGHUP)
+        try await watcher.waitFor("EVENT create report.csv")
+        try await watcher.waitFor("reloaded (SIGHUP)")
+        #expect(try await watcher.stop() == 0)
+        #expect(watcher.count("EVENT create report.csv") == 1)
+    }
+
+    @Test("a timer slower than its period runs once with the missed windows counted, not a queue of runs")
+    func slowTimerFolds() async throws {
+        let directory = try Self.ruleFolder("""
+            fms.every("200ms", function(info)
+              fms.log.info("RUN skipped=" .. info.skipped)
+              fms.sleep(1)
+            end)
+            """)
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("RUN skipped=", count: 3)
+        #expect(try await watcher.stop() == 0)
+        let skipped = watcher.log.components(separatedBy: "\n").filter { $0.contains("RUN skipped=") }
+            .compactMap { Int($0.components(separatedBy: "skipped=").last ?? "") }
+        #expect(skipped.dropFirst().allSatisfy { $0 >= 2 }, "\(skipped)")
+    }
+
+    @Test("huge durations are refused or clamped, never a crash")
+    func hugeDurations() async throws {
+        let directory = try Self.ruleFolder("""
+            fms.every("9999999999h", function() end)
+            fms.balance_below{ threshold = 1, every = "9999999999h", handler = function() end }
+            fms.every("1s", function() fms.log.info("TICK") end)
+            """)
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("TICK")
+        #expect(try await watcher.stop() == 0)
+        let forever = try fms(["watch", "--sim", "--for", "1e11", directory.path("rules")])
+        #expect(forever.status == 64, "\(forever)")
+        let patient = try fms(["watch", "--sim", "--shutdown-timeout", "1e11", directory.path("rules")])
+        #expect(patient.status == 64, "\(patient)")
+    }
+
+    @Test("signals are read while a reload loads slow rule files")
+    func signalsDuringReload() async throws {
+        let directory = try Self.ruleFolder("fms.every('1h', function() end)\n")
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try directory.write("rules/main.lua", "fms.log.info('LOADING') fms.sleep(60)\n")
+        try await watcher.waitFor("LOADING")
+        watcher.signal(SIGTERM)
+        #expect(try await watcher.waitForExit(timeout: 20) == 0)
+    }
+
+    @Test("a handler's send during shutdown still reaches the gateway before the exit")
+    func shutdownFlushesTheSender() async throws {
+        let (directory, _) = try Self.ruleFolderWithDrop { drop in """
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
+              fms.log.info("STARTED")
+              fms.sleep(1)
+              fms.send{ mobile = "13800000001", template = "1001", vars = { what = "late" } }
+            end }
+            """ }
+        let watcher = try WatcherProcess(["--sim", Self.template, directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try Self.put(directory.path("drop/x"))
+        try await watcher.waitFor("STARTED")
+        #expect(try await watcher.stop() == 0)
+        #expect(watcher.log.contains("1 message(s) queued, 1 sent, 0 dead, 0 pending"), "\(watcher.log)")
+    }
+
+    @Test("a dead letter whose on_failure handler did not finish (kill -9) reaches it again after a restart")
+    func failuresReplayed() async throws {
+        let directory = try Self.ruleFolder("""
+            fms.every("500ms", function()
+              if DONE then return end
+              DONE = true
+              fms.send{ mobile = "13800000001", template = "404404", id = "doomed-1" }
+            end)
+            fms.on_failure(function(message, err)
+              fms.log.warn("FAILED " .. message.customFmsId .. " " .. err)
+              fms.sleep(tonumber(os.getenv("HANDLER_SECONDS")))
+              fms.log.warn("HANDLED " .. message.customFmsId)
+            end)
+            """)
+        let state = FMSBinary.freshStateDirectory()
+        var watcher = try WatcherProcess(["--sim", directory.path("rules")], environment: ["HANDLER_SECONDS": "60"],
+                                         stateDirectory: state)
+        try await watcher.waitFor("FAILED doomed-1 ERROR_TEMPLATE_ID")
+        watcher.signal(SIGKILL)
+        _ = try await watcher.waitForExit()
+        watcher = try WatcherProcess(["--sim", directory.path("rules")], environment: ["HANDLER_SECONDS": "0"],
+                                     stateDirectory: state)
+        try await watcher.waitFor("HANDLED doomed-1")
+        #expect(watcher.log.contains("1 dead letter(s) not yet seen by on_failure handlers"))
+        #expect(try await watcher.stop() == 0)
+        watcher = try WatcherProcess(["--sim", directory.path("rules")], environment: ["HANDLER_SECONDS": "0"],
+                                     stateDirectory: state)
+        try await watcher.waitFor("watching:")
+        try await Task.sleep(nanoseconds: 500_000_000)
+        #expect(watcher.count("FAILED doomed-1") == 0, "seen once it was handled:\n\(watcher.log)")
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("a registration made from a handler is refused with a clear error")
+    func registrationFromHandler() async throws {
+        let directory = try Self.ruleFolder("""
+            fms.every("500ms", function()
+              if DONE then return end
+              DONE = true
+              fms.every("1s", function() end)
+            end)
+            """)
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("registers a rule while the rule files load")
+        #expect(watcher.log.contains("main.lua:4:"))
+        #expect(try await watcher.stop() == 0)
+    }
 }

@@ -29,4 +29,24 @@ struct DeferredSendTests {
             await reopened.stop()
         }
     }
+
+    @Test("a drain sends what is pending at once, except messages held back until later")
+    func drainRespectsNotBefore() async throws {
+        try await withScratch { base in
+            let harness = try await Harness.make()
+            let configuration = testConfiguration(base + "/state")
+            var held = NewMessage(customId: "held-1", template: harness.templates[0], mobile: mobile(3), variables: ["code": "3"])
+            held.notBefore = Date().timeIntervalSince1970 + 3600
+            let ready = NewMessage(customId: "ready-1", template: harness.templates[0], mobile: mobile(4), variables: ["code": "4"])
+            let outbox = try Outbox(configuration: configuration, client: harness.client)
+            try outbox.enqueue([held, ready])
+            let counts = try await outbox.drain(timeout: 30)
+            #expect(harness.ledgerCounts()["ready-1"] == 1)
+            #expect(harness.ledgerCounts()["held-1"] == nil, "held back until its time, even by a drain")
+            #expect(counts.pending == 1 && counts.held == 1, "the drain ended without waiting for it: \(counts)")
+            let stored = try #require(try await outbox.find("held-1"))
+            #expect(abs(stored.nextAttemptAt - (held.notBefore ?? 0)) < 0.001)
+            await outbox.stop()
+        }
+    }
 }

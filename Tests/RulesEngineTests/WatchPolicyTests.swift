@@ -56,6 +56,14 @@ struct WatchPolicyTests {
         let deferred = try #require(context.sendTime(urgent: false))
         #expect(deferred > clock.seconds + 29 * 60 && deferred <= clock.seconds + 30 * 60)
         #expect(context.sendTime(urgent: true) == nil)
+        // With both: sends deferred to the end of quiet hours take the rate there; an urgent one goes now.
+        clock.advance(61)  // past the window of the send above
+        context.configure { $0.rate = (count: 1, seconds: 60) }
+        let first = try #require(context.sendTime(urgent: false))
+        let second = try #require(context.sendTime(urgent: false))
+        #expect(second == first + 60)
+        #expect(context.sendTime(urgent: true) == nil, "not held back by the slots after quiet hours")
+        #expect(context.sendTime(urgent: true) == clock.seconds + 60, "but by the urgent one just sent")
     }
 
     @Test("cooldown windows count repeats and yield one summary with the last repeat's variables")
