@@ -78,7 +78,8 @@ public final class WatchLogger: Sendable {
             var line = journal ? "<\(level.priority)>" : Self.timestamp(clock()) + " "
             line += level.rawValue + " "
             if let position = fields.first(where: { $0.0 == "position" })?.1 { line += position + ": " }
-            line += message
+            // Every line of a multi-line message keeps the journal's priority.
+            line += journal ? message.replacingOccurrences(of: "\n", with: "\n<\(level.priority)>") : message
             for (key, value) in fields where key != "position" && key != "traceback" { line += " \(key)=\(value)" }
             if let traceback = fields.first(where: { $0.0 == "traceback" })?.1, !traceback.isEmpty {
                 // One journal entry per line: indent the traceback under its message.
