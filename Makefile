@@ -9,6 +9,7 @@ PREFIX    ?= /usr/local
 DESTDIR   ?=
 BINDIR    := $(DESTDIR)$(PREFIX)/bin
 MANDIR    := $(DESTDIR)$(PREFIX)/share/man
+LIBDIR    := $(DESTDIR)$(PREFIX)/lib/fms
 DEPS      := pkg-config liblua5.4-dev libssl-dev zlib1g-dev libsqlite3-dev mandoc
 MANPAGES  := $(wildcard man/*.[0-9])
 BENCH_DEPS := inotify-tools lsyncd
@@ -71,15 +72,18 @@ bench: release
 	fi
 	FMS_BIN="$$($(SWIFT) build -c release --show-bin-path)/fms" bash bench/run.sh
 
+# The https:// transport is a plugin fms loads only for https:// gateways: PREFIX/lib/fms.
 install: release
-	install -d $(BINDIR) $(MANDIR)/man1 $(MANDIR)/man7
+	install -d $(BINDIR) $(LIBDIR) $(MANDIR)/man1 $(MANDIR)/man7
 	install -m 0755 "$$($(SWIFT) build -c release --show-bin-path)/fms" $(BINDIR)/fms
+	install -m 0644 "$$($(SWIFT) build -c release --show-bin-path)/libFMSURLSessionPlugin.so" $(LIBDIR)/
 	for page in $(MANPAGES); do \
 	  section=$${page##*.}; install -d $(MANDIR)/man$$section; install -m 0644 $$page $(MANDIR)/man$$section/; \
 	done
 
 uninstall:
-	rm -f $(BINDIR)/fms
+	rm -f $(BINDIR)/fms $(LIBDIR)/libFMSURLSessionPlugin.so
+	-rmdir $(LIBDIR) 2>/dev/null
 	for page in $(MANPAGES); do section=$${page##*.}; rm -f $(MANDIR)/man$$section/$$(basename $$page); done
 
 clean:

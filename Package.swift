@@ -9,6 +9,8 @@ let package = Package(
     name: "FlashPush",
     products: [
         .executable(name: "fms", targets: ["fms"]),
+        // The https:// transport (URLSession), loaded by fms with dlopen only when needed.
+        .library(name: "FMSURLSessionPlugin", type: .dynamic, targets: ["FMSURLSessionPlugin"]),
     ],
     targets: [
         // C libraries, each a module map plus a shim of static inline wrappers.
@@ -27,6 +29,8 @@ let package = Package(
         .target(name: "Outbox", dependencies: ["CSQLite", "FMSClient", "FMSProtocol"]),
         // The `fms` Lua module, rule registrations, scripts and rule checking.
         .target(name: "RulesEngine", dependencies: ["LuaKit", "FMSClient", "FMSProtocol", "Outbox", "CTimerFD"]),
+        // URLSession behind a C function, built as libFMSURLSessionPlugin.so (see URLSessionTransport).
+        .target(name: "FMSURLSessionPlugin"),
         // The async HTTP client of the six endpoints.
         .target(name: "FMSClient", dependencies: ["FMSProtocol"]),
         // The gateway simulator: vendor logic plus a loopback HTTP/1.1 server.

@@ -1,6 +1,3 @@
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Foundation
 
 /// One POST as the client hands it to a transport.
@@ -62,92 +59,113 @@ public protocol HTTPTransport: Sendable {
     func post(_ request: TransportRequest) async throws(TransportError) -> TransportResponse
 }
 
-/// The real network through one `URLSession` (keep-alive, bounded connections per host).
+/// The https:// network: `URLSession`, through the plugin `libFMSURLSessionPlugin.so`.
 ///
 /// `FMSClient` uses it only for `https://` gateways: for `http://` it defaults to
 /// `SocketHTTPTransport`, because FoundationNetworking on Linux busy-polls while a request
-/// waits (thousands of wake-ups a second), which an idle watcher cannot afford.
+/// waits (thousands of wake-ups a second), which an idle watcher cannot afford. Nor is
+/// FoundationNetworking linked into `fms` (some fifty libraries, ~12 MiB resident): the plugin
+/// holds it and is loaded with dlopen(3) on first use, from `$FMS_PLUGIN_DIR`, the folder of the
+/// running executable, or `../lib/fms` beside it (where `make install` puts it).
 public final class URLSessionTransport: HTTPTransport {
-    private let session: URLSession
+    private let maxConnections: Int
 
     /// Creates a transport keeping up to `maxConnections` connections to each host.
     public init(maxConnections: Int = 16) {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = maxConnections
-        configuration.urlCache = nil
-        configuration.httpCookieStorage = nil
-        configuration.httpShouldSetCookies = false
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        session = URLSession(configuration: configuration)
+        self.maxConnections = maxConnections
     }
 
-    deinit {
-        session.finishTasksAndInvalidate()
-    }
-
-    /// Performs one POST with the body as `Data` (so it goes out with Content-Length).
+    /// Performs one POST through the plugin.
     public func post(_ request: TransportRequest) async throws(TransportError) -> TransportResponse {
-        var urlRequest = URLRequest(url: request.url, cachePolicy: .reloadIgnoringLocalCacheData,
-                                    timeoutInterval: request.timeout)
-        urlRequest.httpMethod = "POST"
-        for header in request.headers {
-            urlRequest.setValue(header.value, forHTTPHeaderField: header.name)
+        let post: URLSessionPlugin.Post
+        switch URLSessionPlugin.loaded {
+        case .success(let function): post = function
+        case .failure(let error): throw error
         }
-        urlRequest.httpBody = Data(request.body)
-        let data: Data
-        let response: URLResponse
-        do {
-            let prepared = urlRequest
-            (data, response) = try await Self.withDeadline(request.timeout, url: request.url) { [session] in
-                try await session.data(for: prepared)
+        let headers = request.headers.map { "\($0.name): \($0.value)\n" }.joined()
+        let outcome: Result<TransportResponse, TransportError> = await withCheckedContinuation { continuation in
+            let box = Unmanaged.passRetained(URLSessionPlugin.Waiter(continuation)).toOpaque()
+            request.url.absoluteString.withCString { url in
+                headers.withCString { headerText in
+                    request.body.withUnsafeBufferPointer { body in
+                        post(url, headerText, body.baseAddress, body.count, request.timeout, Int32(clamping: maxConnections),
+                             box, URLSessionPlugin.complete)
+                    }
+                }
             }
-        } catch let error as TransportError {
-            throw error
-        } catch let error as URLError {
-            throw TransportError(message: Self.describe(error, url: request.url), timedOut: error.code == .timedOut)
-        } catch {
-            throw TransportError(message: "\(request.url.absoluteString): \(error.localizedDescription)", timedOut: false)
         }
-        guard let http = response as? HTTPURLResponse else {
-            throw TransportError(message: "\(request.url.absoluteString): not an HTTP response", timedOut: false)
+        return try outcome.get()
+    }
+}
+
+/// Loads the plugin and bridges its C completion back to Swift.
+enum URLSessionPlugin {
+    /// `fms_urlsession_post`.
+    typealias Post = @convention(c) (UnsafePointer<CChar>, UnsafePointer<CChar>, UnsafePointer<UInt8>?, Int, Double, Int32,
+                                     UnsafeMutableRawPointer?, Completion) -> Void
+    /// `FMSURLSessionCompletion` of the plugin.
+    typealias Completion = @convention(c) (UnsafeMutableRawPointer?, Int32, UnsafePointer<CChar>?, UnsafePointer<UInt8>?, Int,
+                                           Int32, UnsafePointer<CChar>?) -> Void
+
+    static let fileName = "libFMSURLSessionPlugin.so"
+
+    /// The plugin's function, or why it could not be loaded (once per process).
+    static let loaded: Result<Post, TransportError> = {
+        var tried: [String] = []
+        for folder in candidateFolders() {
+            let path = folder + "/" + fileName
+            guard FileManager.default.fileExists(atPath: path) else {
+                tried.append(path)
+                continue
+            }
+            guard let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL) else {
+                let reason = dlerror().map { String(cString: $0) } ?? "?"
+                return .failure(TransportError(message: "https:// needs \(path), which does not load: \(reason)", timedOut: false))
+            }
+            guard let symbol = dlsym(handle, "fms_urlsession_post") else {
+                return .failure(TransportError(message: "\(path) has no fms_urlsession_post: not this fms's plugin", timedOut: false))
+            }
+            return .success(unsafeBitCast(symbol, to: Post.self))
         }
-        var headers: [(name: String, value: String)] = []
-        for (key, value) in http.allHeaderFields {
-            if let name = key as? String, let text = value as? String { headers.append((name, text)) }
+        return .failure(TransportError(message: "https:// gateways need \(fileName), which is not installed (looked for "
+                                       + tried.joined(separator: ", ") + "); 'make install' puts it beside fms, or use an "
+                                       + "http:// gateway URL", timedOut: false))
+    }()
+
+    /// `$FMS_PLUGIN_DIR`, the running executable's folder, and `../lib/fms` beside it.
+    private static func candidateFolders() -> [String] {
+        var folders: [String] = []
+        if let explicit = ProcessInfo.processInfo.environment["FMS_PLUGIN_DIR"], !explicit.isEmpty { folders.append(explicit) }
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            let folder = (executable as NSString).deletingLastPathComponent
+            folders.append(folder)
+            folders.append(((folder as NSString).deletingLastPathComponent as NSString).appendingPathComponent("lib/fms"))
         }
-        return TransportResponse(status: http.statusCode, headers: headers, body: [UInt8](data))
+        return folders
     }
 
-    /// Runs `work`, cancelling it and throwing a timeout once `seconds` have passed.
-    ///
-    /// FoundationNetworking does not always honour `URLRequest.timeoutInterval`, so the
-    /// deadline is enforced here as well.
-    private static func withDeadline<T: Sendable>(_ seconds: Double, url: URL,
-                                                  _ work: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T.self) { group in
-            group.addTask { try await work() }
-            group.addTask {
-                try await Task.sleep(nanoseconds: UInt64(max(0.001, seconds) * 1_000_000_000))
-                throw TransportError(message: "\(url.absoluteString): timed out after \(seconds)s", timedOut: true)
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next() else {
-                throw TransportError(message: "\(url.absoluteString): no answer", timedOut: false)
-            }
-            return first
+    /// Holds the continuation across the C call.
+    final class Waiter {
+        let continuation: CheckedContinuation<Result<TransportResponse, TransportError>, Never>
+        init(_ continuation: CheckedContinuation<Result<TransportResponse, TransportError>, Never>) {
+            self.continuation = continuation
         }
     }
 
-    private static func describe(_ error: URLError, url: URL) -> String {
-        let place = url.absoluteString
-        switch error.code {
-        case .timedOut: return "\(place): timed out"
-        case .cannotConnectToHost: return "\(place): connection refused"
-        case .cannotFindHost: return "\(place): unknown host"
-        case .networkConnectionLost, .badServerResponse:
-            return "\(place): the connection closed without a complete answer (the request may have been carried out)"
-        case .notConnectedToInternet: return "\(place): network unreachable"
-        default: return "\(place): \(error.localizedDescription) (URLError \(error.code.rawValue))"
+    static let complete: Completion = { context, status, headers, body, length, timedOut, error in
+        guard let context else { return }
+        let waiter = Unmanaged<Waiter>.fromOpaque(context).takeRetainedValue()
+        guard status >= 0 else {
+            let message = error.map { String(cString: $0) } ?? "the request failed"
+            waiter.continuation.resume(returning: .failure(TransportError(message: message, timedOut: timedOut != 0)))
+            return
         }
+        var fields: [(name: String, value: String)] = []
+        for line in (headers.map { String(cString: $0) } ?? "").split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        let bytes = body.map { [UInt8](UnsafeBufferPointer(start: $0, count: length)) } ?? []
+        waiter.continuation.resume(returning: .success(TransportResponse(status: Int(status), headers: fields, body: bytes)))
     }
 }
