@@ -550,4 +550,55 @@ struct WatchCommandTests {
         #expect(watcher.log.contains("main.lua:4:"))
         #expect(try await watcher.stop() == 0)
     }
+
+    @Test("every kind of change reaches the handler: create, modify, move, attrib, delete")
+    func everyKind() async throws {
+        let (directory, drop) = try Self.ruleFolderWithDrop { drop in """
+            fms.watch{ path = "\(drop)", on = { "create", "modify", "move", "delete", "attrib" }, handler = function(ev)
+              fms.log.info("KIND " .. ev.kind .. " " .. ev.name .. (ev.old_path and (" from " .. ev.old_path:match("[^/]+$")) or ""))
+            end }
+            """ }
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        let file = drop + "/a.txt"
+        try Self.put(file, "1")
+        try await watcher.waitFor("KIND create a.txt")
+        try Self.append("2", to: file)
+        try await watcher.waitFor("KIND modify a.txt")
+        try FileManager.default.moveItem(atPath: file, toPath: drop + "/b.txt")
+        try await watcher.waitFor("KIND move b.txt from a.txt")
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: drop + "/b.txt")
+        try await watcher.waitFor("KIND attrib b.txt")
+        try FileManager.default.removeItem(atPath: drop + "/b.txt")
+        try await watcher.waitFor("KIND delete b.txt")
+        #expect(try await watcher.stop() == 0)
+    }
+
+    @Test("a flood of changes while the handler is busy overflows the kernel's queue: an overflow event, then a rescan")
+    func overflowThenRescan() async throws {
+        let (directory, drop) = try Self.ruleFolderWithDrop { drop in """
+            local rescanned = 0
+            fms.watch{ path = "\(drop)", on = "create", handler = function(ev)
+              if ev.name == "first" then fms.log.info("BUSY") fms.sleep(4) end
+              if ev.kind == "overflow" then fms.log.warn("OVERFLOW " .. ev.path) end
+              if ev.kind == "rescan" then
+                rescanned = rescanned + 1
+                if rescanned % 10000 == 0 then fms.log.info("RESCANNED " .. rescanned) end
+              end
+            end }
+            """ }
+        let watcher = try WatcherProcess(["--sim", directory.path("rules")])
+        try await watcher.waitFor("watching:")
+        try Self.put(drop + "/first")
+        try await watcher.waitFor("BUSY")
+        // More than the handler's queue (10,000) plus the kernel's (16,384 by default) can hold.
+        for index in 0..<30_000 {
+            let descriptor = open(drop + "/f\(index)", O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+            if descriptor >= 0 { close(descriptor) }
+        }
+        try await watcher.waitFor("OVERFLOW " + drop, timeout: 120)
+        // Everything there is is reported after the overflow: 30,001 files.
+        try await watcher.waitFor("RESCANNED 30000", timeout: 120)
+        #expect(try await watcher.stop() == 0)
+    }
 }
