@@ -1,24 +1,21 @@
-/// An actor that owns a `LuaState` on its serial executor and drives its coroutines.
+/// Owns a `LuaState` on one serial executor (this actor) and drives its coroutines.
 ///
-/// A handler runs in its own coroutine. When a binding suspends it (to wait for the network),
-/// only that coroutine waits: the actor is free to start or resume others, so several suspended
-/// handlers make progress at once. ``LuaRuntime`` is the plain one; a host with an executor of
-/// its own (a thread that also reads the events that start the handlers) conforms too.
-public protocol LuaHost: Actor {
-    /// The state; touch it only on this actor (checked on every entry point).
-    var state: LuaState { get }
-}
+/// A handler runs in its own coroutine. When a binding suspends it (to wait for the
+/// network), only that coroutine waits: the actor is free to start or resume others,
+/// so several suspended handlers make progress at once.
+public actor LuaRuntime {
+    /// The state; touch it only from this actor (checked on every entry point).
+    public let state: LuaState
 
-extension LuaHost {
+    /// Creates a runtime with limits (0: none).
+    public init(memoryLimit: Int = 0, instructionBudget: Int = 0) throws(LuaError) {
+        state = try LuaState(memoryLimit: memoryLimit, instructionBudget: instructionBudget)
+        state.bindOwner(self)
+    }
+
     /// Runs `body` with the state, on this actor.
     public func withState<T: Sendable>(_ body: (LuaState) throws -> T) rethrows -> T {
         try body(state)
-    }
-
-    /// Runs `body` isolated to this actor: a loop there (a queue's consumer) calls the other
-    /// methods without hopping.
-    public func isolated<T: Sendable>(_ body: @Sendable (isolated Self) async -> T) async -> T {
-        await body(self)
     }
 
     /// Runs `function` in a new coroutine until it ends, waiting out its suspensions.
@@ -48,17 +45,5 @@ extension LuaHost {
         }
         defer { state.release(function) }
         return await run(function, arguments: arguments)
-    }
-}
-
-/// A `LuaState` on an actor of its own (Swift's default executor).
-public actor LuaRuntime: LuaHost {
-    /// The state; touch it only from this actor (checked on every entry point).
-    public let state: LuaState
-
-    /// Creates a runtime with limits (0: none).
-    public init(memoryLimit: Int = 0, instructionBudget: Int = 0) throws(LuaError) {
-        state = try LuaState(memoryLimit: memoryLimit, instructionBudget: instructionBudget)
-        state.bindOwner(self)
     }
 }

@@ -67,7 +67,7 @@ public final class LuaState {
     }
 
     /// Confines the state to `actor` from now on.
-    public func bindOwner(_ actor: any Actor) { owner = actor }
+    func bindOwner(_ actor: any Actor) { owner = actor }
 
     /// Checks the caller is on the owner's executor.
     @inline(__always)

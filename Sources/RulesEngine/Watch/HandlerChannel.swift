@@ -43,30 +43,26 @@ final class HandlerChannel: Sendable {
     private let state: Shared
 
     /// Starts the channel of `registration` (which has a handler) in `runtime`.
-    init(registration: Registration, handler: LuaReference, runtime: LoopLuaHost, completion: @escaping Completion) {
+    init(registration: Registration, handler: LuaReference, runtime: LuaRuntime, completion: @escaping Completion) {
         self.registration = registration
         let (stream, continuation) = AsyncStream<Delivery>.makeStream(bufferingPolicy: .unbounded)
         self.continuation = continuation
         let state = Shared()
         self.state = state
-        // The consumer runs on the rule set's thread: an event delivered from that thread (a file
-        // watch) starts its handler there, with no thread switch.
         task = Task {
-            await runtime.isolated { host in
-                for await delivery in stream {
-                    let skip = state.withLock { state -> Bool in
-                        state.queued -= 1
-                        return state.dropQueued
-                    }
-                    // Dropped at shutdown: not handled, so not marked (a report is dispatched again after
-                    // the restart, a tail line read again from the saved offset).
-                    if skip { continue }
-                    if let arguments = delivery.arguments {
-                        let result = await host.run(handler, arguments: arguments())
-                        completion(registration, result)
-                    }
-                    await delivery.afterwards?()
+            for await delivery in stream {
+                let skip = state.withLock { state -> Bool in
+                    state.queued -= 1
+                    return state.dropQueued
                 }
+                // Dropped at shutdown: not handled, so not marked (a report is dispatched again after
+                // the restart, a tail line read again from the saved offset).
+                if skip { continue }
+                if let arguments = delivery.arguments {
+                    let result = await runtime.run(handler, arguments: arguments())
+                    completion(registration, result)
+                }
+                await delivery.afterwards?()
             }
         }
     }

@@ -3,14 +3,14 @@ import LuaKit
 
 /// Rule files loaded into one Lua state: the unit the watcher starts, and replaces on reload.
 final class RuleSet: Sendable {
-    /// The state the rules and their handlers run in, on a thread of its own (see ``RuleLoop``).
-    let runtime: LoopLuaHost
+    /// The state the rules and their handlers run in.
+    let runtime: LuaRuntime
     /// What the `fms` module of this state shares (registrations, configuration).
     let context: FMSModuleContext
     /// The files, in load order.
     let files: [String]
 
-    private init(runtime: LoopLuaHost, context: FMSModuleContext, files: [String]) {
+    private init(runtime: LuaRuntime, context: FMSModuleContext, files: [String]) {
         self.runtime = runtime
         self.context = context
         self.files = files
@@ -29,9 +29,9 @@ final class RuleSet: Sendable {
 
     /// Loads `files` into a new state with `context`; the first file that fails stops the load.
     static func load(files: [String], context: FMSModuleContext, limits: LuaLimits) async throws(LoadError) -> RuleSet {
-        let runtime: LoopLuaHost
+        let runtime: LuaRuntime
         do {
-            runtime = try LoopLuaHost(memoryLimit: limits.memoryBytes, instructionBudget: limits.instructionBudget)
+            runtime = try LuaRuntime(memoryLimit: limits.memoryBytes, instructionBudget: limits.instructionBudget)
         } catch {
             throw LoadError(file: files.first ?? "", message: "cannot create a Lua state: \(error)")
         }

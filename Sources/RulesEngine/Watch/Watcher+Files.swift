@@ -5,61 +5,34 @@ import Outbox
 /// `fms.watch` and `fms.tail` on inotify, the rule files themselves, and messages handed over
 /// by `fms send --queue`.
 extension Watcher {
+    /// What a watch spec of a generation's file watcher is for.
+    enum FileTarget: Sendable {
+        case watch(HandlerChannel)
+        case tail(HandlerChannel, TailFollower)
+
+        var registration: Registration {
+            switch self {
+            case .watch(let channel), .tail(let channel, _): return channel.registration
+            }
+        }
+    }
+
     func startFileSources(_ current: Generation) async {
-        await startWatches(current)
-        await startTails(current)
-    }
-
-    /// `fms.watch` registrations, read on the rule set's own thread: an event starts its handler
-    /// there, with no thread switch.
-    private func startWatches(_ current: Generation) async {
-        let channels = current.registrations("watch")
         var specs: [WatchSpec] = []
-        var targets: [HandlerChannel] = []
-        for channel in channels {
-            if case .watch(let spec)? = channel.registration.spec {
+        var targets: [FileTarget] = []
+        for channel in current.registrations("watch") + current.registrations("tail") {
+            switch channel.registration.spec {
+            case .watch(let spec)?:
                 specs.append(spec)
-                targets.append(channel)
+                targets.append(.watch(channel))
+            case .tail(let path, let match)?:
+                let follower = await tailFollower(for: channel.registration, path: path, match: match)
+                specs.append(WatchSpec(path: WatchPath.parent(path), glob: Self.escapeGlob(WatchPath.name(path)),
+                                       kinds: FileEvent.Kind.watchable))
+                targets.append(.tail(channel, follower))
+            default:
+                continue
             }
-        }
-        guard !specs.isEmpty else { return }
-        let metrics = metrics
-        let logger = logger
-        let wallClock = wallClock
-        let loop = current.rules.runtime.loop
-        // Full queues pause the reading; the kernel holds the events meanwhile.
-        let watched = targets
-        let pressure: @Sendable () -> Bool = { watched.contains { $0.backlog >= HandlerChannel.capacity } }
-        var active = Array(specs.indices)
-        while !active.isEmpty {
-            let chosenSpecs = active.map { specs[$0] }
-            let chosenTargets = active.map { targets[$0] }
-            do {
-                let watcher = try await LoopFileWatcher(chosenSpecs, loop: loop, errors: { error in
-                    logger.log(.warn, "file watch: \(error)", Self.owners(of: error, specs: chosenSpecs, chosenTargets.map(\.registration)))
-                }, pressure: pressure, handler: { event in
-                    // On the loop's thread: never wait here (the handlers run on this thread).
-                    if chosenTargets[event.specIndex].deliver([EventTables.file(event, time: wallClock())]) { metrics.noteEvent(.watch) }
-                })
-                current.loopWatcher.withLock { $0 = watcher }
-                return
-            } catch {
-                active = dropUnwatchable(error, active: active, specs: specs, registrations: targets.map(\.registration))
-            }
-        }
-    }
-
-    /// `fms.tail` registrations: their folders on a watcher thread, which reads each tail's new
-    /// lines and waits when the handler's queue is full (a long backlog is read as it is handled).
-    private func startTails(_ current: Generation) async {
-        var specs: [WatchSpec] = []
-        var targets: [(HandlerChannel, TailFollower)] = []
-        for channel in current.registrations("tail") {
-            guard case .tail(let path, let match)? = channel.registration.spec else { continue }
-            let follower = await tailFollower(for: channel.registration, path: path, match: match)
-            specs.append(WatchSpec(path: WatchPath.parent(path), glob: Self.escapeGlob(WatchPath.name(path)),
-                                   kinds: FileEvent.Kind.watchable))
-            targets.append((channel, follower))
         }
         guard !specs.isEmpty else { return }
         let metrics = metrics
@@ -68,55 +41,55 @@ extension Watcher {
         let wallClock = wallClock
         // Lines written while the watcher was away (or between loading and watching) count. On a
         // thread of its own: a long backlog waits for the handler, which must not hold the actor.
-        let tails = targets
-        Thread {
-            for (channel, follower) in tails {
-                Watcher.pollTail(channel, follower, metrics: metrics, logger: logger, outbox: outbox, wallClock: wallClock)
-            }
-        }.start()
+        let tails = targets.compactMap { target -> (HandlerChannel, TailFollower)? in
+            if case .tail(let channel, let follower) = target { return (channel, follower) }
+            return nil
+        }
+        if !tails.isEmpty {
+            Thread {
+                for (channel, follower) in tails {
+                    Watcher.pollTail(channel, follower, metrics: metrics, logger: logger, outbox: outbox, wallClock: wallClock)
+                }
+            }.start()
+        }
         var active = Array(specs.indices)
         while !active.isEmpty {
             let chosenSpecs = active.map { specs[$0] }
             let chosenTargets = active.map { targets[$0] }
             do {
                 let watcher = try FileWatcher(chosenSpecs, errors: { error in
-                    logger.log(.warn, "file watch: \(error)", Self.owners(of: error, specs: chosenSpecs, chosenTargets.map(\.0.registration)))
+                    // Name the registrations the failing path belongs to.
+                    let owners = zip(chosenSpecs, chosenTargets).filter { spec, _ in
+                        guard let path = error.path else { return true }
+                        return path == spec.path || WatchPath.isInside(path, spec.path)
+                    }.map { $0.1.registration.position }
+                    logger.log(.warn, "file watch: \(error)", owners.isEmpty ? [] : [("position", owners.joined(separator: ", "))])
                 }, handler: { event in
-                    let (channel, follower) = chosenTargets[event.specIndex]
-                    Watcher.pollTail(channel, follower, metrics: metrics, logger: logger, outbox: outbox, wallClock: wallClock)
+                    switch chosenTargets[event.specIndex] {
+                    case .watch(let channel):
+                        if channel.deliverWaiting([EventTables.file(event, time: wallClock())]) { metrics.noteEvent(.watch) }
+                    case .tail(let channel, let follower):
+                        Watcher.pollTail(channel, follower, metrics: metrics, logger: logger, outbox: outbox, wallClock: wallClock)
+                    }
                 })
                 current.fileWatcher.withLock { $0 = watcher }
                 return
             } catch {
-                active = dropUnwatchable(error, active: active, specs: specs, registrations: targets.map(\.0.registration))
+                // Leave out the registrations whose path cannot be watched; keep the others.
+                let failing = active.filter { index in
+                    guard let bad = error.path else { return false }
+                    let path = specs[index].path
+                    return path == bad || WatchPath.isInside(path, bad) || WatchPath.isInside(bad, path)
+                }
+                let dropped = failing.isEmpty ? active : failing
+                for index in dropped {
+                    let registration = targets[index].registration
+                    logger.log(.error, "\(registration.kind) cannot watch \(specs[index].path): \(error); this registration is inactive "
+                               + "until the next reload", [("position", registration.position)])
+                }
+                active.removeAll { dropped.contains($0) }
             }
         }
-    }
-
-    /// The positions of the registrations a watch error concerns, as a log field.
-    private static func owners(of error: FileWatchError, specs: [WatchSpec], _ registrations: [Registration]) -> [(String, String)] {
-        let owners = zip(specs, registrations).filter { spec, _ in
-            guard let path = error.path else { return true }
-            return path == spec.path || WatchPath.isInside(path, spec.path)
-        }.map { $0.1.position }
-        return owners.isEmpty ? [] : [("position", owners.joined(separator: ", "))]
-    }
-
-    /// Leaves out (and logs) the registrations whose path cannot be watched; returns the others.
-    private func dropUnwatchable(_ error: FileWatchError, active: [Int], specs: [WatchSpec],
-                                 registrations: [Registration]) -> [Int] {
-        let failing = active.filter { index in
-            guard let bad = error.path else { return false }
-            let path = specs[index].path
-            return path == bad || WatchPath.isInside(path, bad) || WatchPath.isInside(bad, path)
-        }
-        let dropped = failing.isEmpty ? active : failing
-        for index in dropped {
-            let registration = registrations[index]
-            logger.log(.error, "\(registration.kind) cannot watch \(specs[index].path): \(error); this registration is inactive "
-                       + "until the next reload", [("position", registration.position)])
-        }
-        return active.filter { !dropped.contains($0) }
     }
 
     /// The follower of a tail: the one the last rule set used when it is the same rule, path and

@@ -56,9 +56,6 @@ public actor Watcher {
         let number: Int
         let rules: RuleSet
         let channels: [Int: HandlerChannel]
-        /// The `fms.watch` specs, read on the rule set's own thread.
-        let loopWatcher = Mutex<LoopFileWatcher?>(nil)
-        /// The `fms.tail` files' folders, on a watcher thread (a tail's backlog may wait for its handler).
         let fileWatcher = Mutex<FileWatcher?>(nil)
         let timerTokens = Mutex<[Int: [Int]]>([:])
         let balanceEdges = Mutex<[Int: BalanceEdge]>([:])
@@ -293,19 +290,11 @@ public actor Watcher {
     /// Stops a generation's sources (`flushing`: delivering what its file watcher still held)
     /// and closes its channels; the events queued in them still run unless closed to drop them.
     private func deactivate(_ old: Generation, flushing: Bool) async {
-        let loopWatcher = old.loopWatcher.withLock { current -> LoopFileWatcher? in
+        if let watcher = old.fileWatcher.withLock({ current -> FileWatcher? in
             defer { current = nil }
             return current
-        }
-        let fileWatcher = old.fileWatcher.withLock { current -> FileWatcher? in
-            defer { current = nil }
-            return current
-        }
-        if loopWatcher != nil || fileWatcher != nil {
-            await Self.offThePool {
-                loopWatcher?.stop(flushing: flushing)
-                fileWatcher?.stop(flushing: flushing)
-            }
+        }) {
+            await Self.stopOffThePool(watcher, flushing: flushing)
         }
         let tokens = old.timerTokens.withLock { tokens in
             defer { tokens = [:] }
@@ -315,13 +304,12 @@ public actor Watcher {
         for channel in old.channels.values { channel.close() }
     }
 
-    /// Runs `work` (stopping file watchers) on a thread of its own: it may wait for another
-    /// thread, or for a full handler queue to drain, which must not hold one of Swift's few
-    /// cooperative threads.
-    static func offThePool(_ work: @escaping @Sendable () -> Void) async {
+    /// Stops a file watcher from a thread of its own: joining its thread may wait for a full
+    /// handler queue to drain, which must not hold one of Swift's few cooperative threads.
+    static func stopOffThePool(_ watcher: FileWatcher, flushing: Bool) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             Thread {
-                work()
+                watcher.stop(flushing: flushing)
                 continuation.resume()
             }.start()
         }
