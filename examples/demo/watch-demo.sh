@@ -80,6 +80,6 @@ if (( status != 0 )); then
     exit "$status"
 fi
 say "what the outbox holds now (fms outbox stats)"
-"$FMS_BIN" outbox stats
+"$FMS_BIN" outbox stats --state-dir "$FMS_STATE_DIR/sim"   # --sim keeps its outbox in STATE/sim
 printf '%sThe end.%s Rules: examples/demo/rules/; ready-made rules to copy: rules/; manual: man ./man/fms-watch.1\n' \
     "$bold" "$reset"
