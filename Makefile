@@ -18,19 +18,25 @@ BENCH_DEPS := inotify-tools lsyncd
 
 all: build
 
-deps:
+# $(call apt_install,PACKAGES,WHO): installs with apt-get (as root, or through sudo) the PACKAGES
+# dpkg does not list as installed; fails when it cannot.
+define apt_install
 	@missing=""; \
-	for p in $(DEPS); do \
+	for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing$$missing"; \
+	  echo "$(2): installing$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
 	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
-	  else echo "make deps: need root to install$$missing" >&2; exit 1; fi; \
+	  else echo "$(2): need root to install$$missing" >&2; exit 1; fi; \
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	$(call apt_install,$(DEPS),make deps)
 
 build: deps
 	$(SWIFT) build
@@ -54,22 +60,9 @@ tour: build
 	FMS_BIN="$$($(SWIFT) build --show-bin-path)/fms" bash examples/demo/walkthrough.sh
 
 # The watcher benchmark's limit and peer (inotifywait, lsyncd): installed for `make bench` only,
-# not by `deps`; without root (or sudo) the benchmark runs without them and says so.
+# not by `deps`; when they cannot be installed the benchmark runs without them and says so.
 bench: release
-	@missing=""; \
-	for p in $(BENCH_DEPS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "make bench: installing$$missing (the watcher benchmark's limit and peer)"; \
-	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	  elif command -v sudo >/dev/null 2>&1; then sudo=sudo; \
-	  else sudo=none; fi; \
-	  if [ "$$sudo" = none ]; then echo "make bench: need root to install$$missing; measuring without them" >&2; \
-	  else { $$sudo apt-get update -qq && \
-	         DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing; } \
-	       || echo "make bench: could not install$$missing; measuring without them" >&2; fi; \
-	fi
+	-$(call apt_install,$(BENCH_DEPS),make bench)
 	FMS_BIN="$$($(SWIFT) build -c release --show-bin-path)/fms" bash bench/run.sh
 
 # The https:// transport is a plugin fms loads only for https:// gateways: PREFIX/lib/fms.

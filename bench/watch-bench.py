@@ -140,13 +140,7 @@ class Bench:
                 "ready": lambda: seen_name(out, "probe-"), "done": lambda: seen_name(out, "zz-end")}
 
     def observer_lsyncd(self, folders, out_dir):
-        out = os.path.join(out_dir, "lsyncd.times")
-        open(out, "w").close()
-        fifo = os.path.join(out_dir, "lsyncd.fifo")
-        os.mkfifo(fifo)
-        config = os.path.join(out_dir, "lsyncd.lua")
-        with open(config, "w") as handle:
-            handle.write(lsyncd_config(folders, fifo, os.path.join(out_dir, "lsyncd.log")))
+        out, fifo, config = lsyncd_files(folders, out_dir)
         reader = self.reader(out, fifo=fifo)   # opens the FIFO first: lsyncd's open for writing then returns
         err = open(os.path.join(out_dir, "lsyncd.err"), "w")
         daemon = self.start(["lsyncd", "-nodaemon", config], stdout=err, stderr=err)
@@ -435,13 +429,7 @@ class Bench:
             probes = [folders[0]] if one else [folders[0], folders[-1]]
             check = lambda: os.path.exists(ready) and len(set(open(ready).read().split())) >= len(probes)
         elif name == "lsyncd":
-            out = os.path.join(out_dir, "lsyncd.times")
-            open(out, "w").close()
-            fifo = os.path.join(out_dir, "lsyncd.fifo")
-            os.mkfifo(fifo)
-            config = os.path.join(out_dir, "lsyncd.lua")
-            with open(config, "w") as handle:
-                handle.write(lsyncd_config(folders, fifo, os.path.join(out_dir, "lsyncd.log")))
+            out, fifo, config = lsyncd_files(folders, out_dir)
             helpers.append(self.reader(out, fifo=fifo))
             err = open(os.path.join(out_dir, "lsyncd.err"), "w")
             process = self.start(["lsyncd", "-nodaemon", config], stdout=err, stderr=err)
@@ -577,6 +565,18 @@ end }}
 fms.every("1h", function(info) fms.log.info("hourly check {number}") end)
 fms.cron("0 3 * * *", function(info) fms.log.info("nightly job {number}") end)
 """
+
+
+def lsyncd_files(folders, out_dir):
+    """lsyncd's output file (empty), its FIFO and its configuration for `folders`, in out_dir."""
+    out = os.path.join(out_dir, "lsyncd.times")
+    open(out, "w").close()
+    fifo = os.path.join(out_dir, "lsyncd.fifo")
+    os.mkfifo(fifo)
+    config = os.path.join(out_dir, "lsyncd.lua")
+    with open(config, "w") as handle:
+        handle.write(lsyncd_config(folders, fifo, os.path.join(out_dir, "lsyncd.log")))
+    return out, fifo, config
 
 
 def lsyncd_config(folders, fifo, logfile):
