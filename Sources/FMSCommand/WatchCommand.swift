@@ -44,7 +44,15 @@ enum WatchCommand {
         options.limits = try LuaCommands.parseLimits(arguments, command: "watch")
         options.dryRun = arguments.has("dry-run")
         options.reloadOnChange = !arguments.has("no-reload-on-change")
-        options.metricsFile = arguments.value("metrics-file")
+        if let path = arguments.value("metrics-file") {
+            // Checked now, not at the first write: a typo in a unit file should stop the start.
+            let folder = (path as NSString).deletingLastPathComponent
+            guard access(folder.isEmpty ? "." : folder, W_OK | X_OK) == 0 else {
+                throw CommandError("watch: --metrics-file \(path): cannot write in \(folder.isEmpty ? "." : folder): "
+                                   + String(cString: strerror(errno)), exitCode: .ioError)
+            }
+            options.metricsFile = path
+        }
         if let seconds = try duration(arguments, "report-interval") { options.reportInterval = seconds }
         if let text = arguments.value("shutdown-timeout") {
             guard let seconds = Double(text), seconds >= 0, seconds <= 86_400 else {
@@ -78,7 +86,7 @@ enum WatchCommand {
             environment["FMS_MODE"] = nil
             logger.log(.info, "simulator: serving \(server.server.baseURL) in this process (appId \(server.appId))")
         } else {
-            for name in ["sim-template", "sim-balance", "sim-fail-mobile", "sim-report-delay"] where arguments.has(name) {
+            for name in ["sim-template", "sim-balance", "sim-fail-mobile", "sim-report-delay"] where !arguments.all(name).isEmpty {
                 throw .usage("watch: --\(name) needs --sim")
             }
         }

@@ -287,6 +287,10 @@ struct WatchCommandTests {
         #expect(conflicting.status == 64, "\(conflicting)")
         let noRules = try fms(["watch"])
         #expect(noRules.status == 64)
+        let simOptionAlone = try fms(["watch", "--sim-balance", "5", directory.path("rules")])
+        #expect(simOptionAlone.status == 64 && simOptionAlone.stderr.contains("--sim-balance needs --sim"), "\(simOptionAlone)")
+        let metrics = try fms(["watch", "--sim", "--metrics-file", "/nonexistent/folder/fms.prom", directory.path("rules")])
+        #expect(metrics.status == 74 && metrics.stderr.contains("/nonexistent/folder"), "\(metrics)")
     }
 
     @Test("--for ends the watcher by itself with a summary")
