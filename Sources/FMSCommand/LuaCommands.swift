@@ -44,13 +44,16 @@ enum LuaCommands {
         } else {
             guard let path = scriptArguments.first else { throw .usage("run: missing SCRIPT.lua (or -e CHUNK)") }
             scriptArguments.removeFirst()
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw CommandError("run: \(path): no such file or cannot read it", exitCode: .noInput)
+            do throws(LuaSourceFile.ReadError) {
+                source = try LuaSourceFile.read(path)
+            } catch {
+                let status: ExitCode
+                switch error {
+                case .unreadable: status = .noInput
+                case .notText: status = .dataError
+                }
+                throw CommandError("run: \(error)", exitCode: status)
             }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw CommandError("run: \(path): not UTF-8 text", exitCode: .dataError)
-            }
-            source = text.hasPrefix("#!") ? "--" + text : text
             chunkName = "@" + path
             scriptName = path
         }

@@ -41,7 +41,8 @@ public enum IntakeHandover {
             unlink(temporary)
             throw OutboxError(.storage, "cannot move \(temporary) into place: \(reason)")
         }
-        if durability == .full { syncFolder(folder) }
+        // Renamed into place already: the message is queued; a failed folder sync must not say otherwise.
+        if durability == .full { try? IntakeLog.syncFolder(folder) }
         return final
     }
 
@@ -55,12 +56,5 @@ public enum IntakeHandover {
             guard let data = FileManager.default.contents(atPath: path) else { return nil }
             return (path, IntakeLog.decode([UInt8](data)))
         }
-    }
-
-    private static func syncFolder(_ folder: String) {
-        let handle = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard handle >= 0 else { return }
-        fsync(handle)
-        close(handle)
     }
 }

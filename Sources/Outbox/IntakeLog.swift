@@ -112,12 +112,17 @@ final class IntakeLog {
     /// does not persist the name of a freshly created file).
     private func syncDirectoryIfNeeded() throws(OutboxError) {
         guard syncEachWrite else { return }
-        let directory = (path as NSString).deletingLastPathComponent
-        let handle = Glibc.open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        try IntakeLog.syncFolder((path as NSString).deletingLastPathComponent)
+    }
+
+    /// Makes the names in `folder` durable (fsync of the folder itself); a folder that cannot be
+    /// opened is left alone.
+    static func syncFolder(_ folder: String) throws(OutboxError) {
+        let handle = Glibc.open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard handle >= 0 else { return }
         defer { close(handle) }
         guard fsync(handle) == 0 else {
-            throw OutboxError(.storage, "cannot sync \(directory): \(String(cString: strerror(errno)))")
+            throw OutboxError(.storage, "cannot sync \(folder): \(String(cString: strerror(errno)))")
         }
     }
 

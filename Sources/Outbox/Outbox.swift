@@ -508,11 +508,6 @@ public actor Outbox {
         try store.deleteRuleStates(rule: rule, numericValueBelow: limit)
     }
 
-    /// Forgets persisted values of a rule.
-    public func deleteRuleStates(rule: String, keys: [String]) throws(OutboxError) {
-        try store.deleteRuleStates(rule: rule, keys: keys)
-    }
-
     /// Persists a value of a rule.
     public func setRuleState(rule: String, key: String, value: String) throws(OutboxError) {
         try store.setRuleState(rule: rule, key: key, value: value, at: clock())

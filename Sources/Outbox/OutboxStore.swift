@@ -194,15 +194,6 @@ final class OutboxStore {
         }
     }
 
-    /// Whether any message is pending.
-    func hasPending() throws(OutboxError) -> Bool {
-        do {
-            return try database.integer("SELECT EXISTS(SELECT 1 FROM messages WHERE state = 'pending')") == 1
-        } catch {
-            throw OutboxError(error)
-        }
-    }
-
     /// Makes every pending message due at `now` (a drain tries everything at once), except
     /// those held back until later by a rate limit or quiet hours.
     func makePendingDue(now: Double) throws(OutboxError) {
@@ -458,15 +449,6 @@ final class OutboxStore {
         try update { () throws(SQLiteError) in
             let statement = try database.prepare("DELETE FROM rule_state WHERE rule = ?1 AND CAST(value AS REAL) < ?2")
             try statement.run([.text(rule), .real(limit)])
-        }
-    }
-
-    /// Forgets persisted values of a rule.
-    func deleteRuleStates(rule: String, keys: [String]) throws(OutboxError) {
-        guard !keys.isEmpty else { return }
-        try update { () throws(SQLiteError) in
-            let statement = try database.prepare("DELETE FROM rule_state WHERE rule = ?1 AND key = ?2")
-            for key in keys { try statement.run([.text(rule), .text(key)]) }
         }
     }
 

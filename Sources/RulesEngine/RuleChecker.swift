@@ -60,38 +60,24 @@ public enum RuleChecker {
         }
         await runtime.withState { state in FMSModule.install(into: state, context: context) }
         var reports: [FileReport] = []
-        for path in paths {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw InputError(description: "\(path): cannot read")
+        for outcome in await RuleLoader.load(paths, into: runtime, context: context) {
+            switch outcome.failure {
+            case .read(let error)?:
+                throw InputError(description: error.description)
+            case .lua(let error)?:
+                reports.append(FileReport(path: outcome.file, registrations: outcome.registrations, error: error))
+            case nil:
+                reports.append(FileReport(path: outcome.file, registrations: outcome.registrations, error: nil))
             }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw InputError(description: "\(path): not UTF-8 text")
-            }
-            let before = context.registry.registrations.count
-            context.noteRuleFile(path)
-            let source = text.hasPrefix("#!") ? "--" + text : text
-            let result = await runtime.run(source: source, chunkName: "@" + path)
-            var report = FileReport(path: path, registrations: Array(context.registry.registrations.dropFirst(before)), error: nil)
-            if case .failure(let error) = result { report.error = error }
-            reports.append(report)
-            if report.error != nil { break }
         }
         return reports
     }
 
     /// Loads one file in check mode.
     public static func check(path: String, limits: LuaLimits = LuaLimits()) async throws(InputError) -> FileReport {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let report = try await check(paths: [path], limits: limits).first else {
             throw InputError(description: "\(path): cannot read")
         }
-        guard let source = String(data: data, encoding: .utf8) else {
-            throw InputError(description: "\(path): not UTF-8 text")
-        }
-        let context = FMSModuleContext(mode: .check, backend: ValidatingBackend(), log: { _ in })
-        let outcome = await ScriptRunner.run(source: source, chunkName: "@" + path, scriptName: path, arguments: [],
-                                             context: context, limits: limits)
-        var report = FileReport(path: path, registrations: context.registry.registrations, error: nil)
-        if case .failure(let error) = outcome.result { report.error = error }
         return report
     }
 }

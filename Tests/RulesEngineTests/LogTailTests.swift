@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import Testing
 @testable import RulesEngine
+@testable import FMSSimulator
 
 /// A fresh folder per test, removed afterwards.
 private final class TailFolder {
@@ -357,7 +358,7 @@ struct LogTailTests {
         let folder = TailFolder()
         let log = folder.file("app.log")
         create(log)
-        var random = SeededRandom(seed: seed)
+        var random = SplitMix64(seed: seed)
         // Odd seeds read at most 100 bytes a poll, so rotated files are finished over several polls.
         let budget = seed % 2 == 1 ? 100 : 8 << 20
         var tail = LogTail(path: log, state: nil, maxLineBytes: 64, maxBytesPerPoll: budget)
@@ -421,17 +422,5 @@ struct LogTailTests {
         poll()
         #expect(rotations > 5)
         #expect(received == written)
-    }
-}
-
-private struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -100,9 +100,6 @@ final class HandlerChannel: Sendable {
         return deliver(lazy: made, afterwards: afterwards)
     }
 
-    /// Events queued and not yet started.
-    var backlog: Int { state.withLock { $0.queued } }
-
     /// Accepts no more events; those queued still run, unless `dropQueued` (a shutdown: only the
     /// run in progress finishes).
     func close(dropQueued: Bool = false) {

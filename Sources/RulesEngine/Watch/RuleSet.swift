@@ -36,17 +36,14 @@ final class RuleSet: Sendable {
             throw LoadError(file: files.first ?? "", message: "cannot create a Lua state: \(error)")
         }
         await runtime.withState { state in FMSModule.install(into: state, context: context) }
-        for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                throw LoadError(file: file, message: "\(file): no such file or cannot read it")
-            }
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw LoadError(file: file, message: "\(file): not UTF-8 text")
-            }
-            let source = text.hasPrefix("#!") ? "--" + text : text
-            context.noteRuleFile(file)
-            if case .failure(let error) = await runtime.run(source: source, chunkName: "@" + file) {
-                throw LoadError(file: file, message: error.message, traceback: error.traceback)
+        for outcome in await RuleLoader.load(files, into: runtime, context: context) {
+            switch outcome.failure {
+            case .read(let error)?:
+                throw LoadError(file: outcome.file, message: error.description)
+            case .lua(let error)?:
+                throw LoadError(file: outcome.file, message: error.message, traceback: error.traceback)
+            case nil:
+                continue
             }
         }
         context.finishLoading()

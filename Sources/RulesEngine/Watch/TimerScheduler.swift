@@ -55,9 +55,6 @@ actor TimerScheduler {
         return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
     }
 
-    /// The monotonic time now (for computing `.every` due times).
-    nonisolated func monotonicNow() -> Double { monotonic() }
-
     /// Watches the wall clock for changes (call once); until then wall-clock waits are cut into minutes.
     func watchClockChanges() {
         guard clockMonitor == nil else { return }
@@ -100,9 +97,6 @@ actor TimerScheduler {
         clockMonitor?.stop()
         clockMonitor = nil
     }
-
-    /// How many entries are scheduled (for tests).
-    var count: Int { entries.count }
 
     private func restart() {
         loop?.cancel()

@@ -68,8 +68,6 @@ public final class WatchMetrics: Sendable {
     public var handlerRuns: Int { state.withLock { $0.handlerRuns.values.reduce(0, +) } }
     /// Handler errors, all rules together.
     public var handlerErrors: Int { state.withLock { $0.handlerErrors.values.reduce(0, +) } }
-    /// Reloads that failed.
-    public var failedReloads: Int { state.withLock { $0.reloadsFailed } }
 
     /// The exposition text.
     public func render(sends: SendTally.Counts, outbox: OutboxGauges?) -> String {
